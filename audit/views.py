@@ -1,0 +1,20 @@
+"""The audit log page, for Admins."""
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.roles import Role, role_required
+from audit.models import AuditEntry
+
+
+@role_required(Role.ADMIN)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    entries = AuditEntry.objects.select_related("content_type")
+    query = request.GET.get("q", "").strip()
+    if query:
+        entries = entries.filter(object_repr__icontains=query) | entries.filter(
+            actor_name__icontains=query
+        )
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "audit/audit_list.html", {"page": page, "query": query})

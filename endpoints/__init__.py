@@ -1,0 +1,1 @@
+"""SageMaker models registered in the portal and the endpoints that serve them."""

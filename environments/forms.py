@@ -1,0 +1,19 @@
+from django import forms
+
+from environments.models import Environment
+
+
+class EnvironmentForm(forms.ModelForm):
+    class Meta:
+        model = Environment
+        fields = [
+            "name",
+            "kind",
+            "description",
+            "region",
+            "bucket",
+            "prefix",
+            "assume_role_arn",
+            "external_id",
+            "execution_role_arn",
+        ]

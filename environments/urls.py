@@ -1,0 +1,11 @@
+from django.urls import path
+
+from environments import views
+
+app_name = "environments"
+urlpatterns = [
+    path("", views.environment_list, name="list"),
+    path("new/", views.environment_create, name="create"),
+    path("<int:pk>/", views.environment_detail, name="detail"),
+    path("<int:pk>/edit/", views.environment_update, name="update"),
+]

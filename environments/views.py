@@ -1,0 +1,43 @@
+"""Environments: everyone reads them, Admins add and change them."""
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from accounts.roles import Role, role_required
+from environments.forms import EnvironmentForm
+from environments.models import Environment
+
+
+@role_required(Role.VIEWER)
+def environment_list(request: HttpRequest) -> HttpResponse:
+    environments = Environment.objects.all()
+    return render(request, "environments/environment_list.html", {"environments": environments})
+
+
+@role_required(Role.VIEWER)
+def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    environment = get_object_or_404(Environment, pk=pk)
+    return render(request, "environments/environment_detail.html", {"environment": environment})
+
+
+@role_required(Role.ADMIN)
+def environment_create(request: HttpRequest) -> HttpResponse:
+    return save_environment(request, Environment())
+
+
+@role_required(Role.ADMIN)
+def environment_update(request: HttpRequest, pk: int) -> HttpResponse:
+    return save_environment(request, get_object_or_404(Environment, pk=pk))
+
+
+def save_environment(request: HttpRequest, environment: Environment) -> HttpResponse:
+    """The shared form flow of create and update; the caller has checked the role."""
+    form = EnvironmentForm(request.POST or None, instance=environment)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            environment = form.save()
+        messages.success(request, f"Environment {environment.name} is saved.")
+        return redirect("environments:detail", pk=environment.pk)
+    return render(request, "environments/environment_form.html", {"form": form})

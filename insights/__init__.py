@@ -1,0 +1,1 @@
+"""Insights: charts of captured data, latency, errors, scaling and cost per endpoint."""

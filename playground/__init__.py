@@ -1,0 +1,1 @@
+"""The playground: invoke an endpoint by target name and see, compare and keep the answers."""

@@ -1,0 +1,60 @@
+"""Reachability of what the portal depends on: its database, its broker and the local runtime."""
+
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+
+from portal.celery import app as celery_app
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    milliseconds: float
+
+
+def timed(name: str, probe: Callable[[], str]) -> Check:
+    """Run one probe; any exception means unreachable, with the exception as the detail."""
+    started = time.perf_counter()
+    try:
+        detail, ok = probe(), True
+    except Exception as error:  # noqa: BLE001 (a health check reports every failure, whatever it is)
+        detail, ok = f"{type(error).__name__}: {error}", False
+    return Check(name, ok, detail, round((time.perf_counter() - started) * 1000, 1))
+
+
+def probe_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return connection.vendor
+
+
+def probe_broker() -> str:
+    timeout = settings.HEALTHZ_TIMEOUT_SECONDS
+    with celery_app.connection_for_write(connect_timeout=timeout) as broker:
+        broker.ensure_connection(max_retries=1, timeout=timeout)
+        return broker.as_uri()  # the password, if any, is masked by kombu
+
+
+def probe_runtime() -> str:
+    url = f"{settings.LOCAL_RUNTIME_URL}/ping"
+    # The URL comes from settings, never from a request, so this is no open fetch.
+    with urllib.request.urlopen(url, timeout=settings.HEALTHZ_TIMEOUT_SECONDS) as response:  # noqa: S310
+        return f"{settings.LOCAL_RUNTIME_URL} answered {response.status}"
+
+
+def check_all() -> list[Check]:
+    """All three checks, the slow network ones side by side so the worst case is one timeout."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        broker = pool.submit(timed, "broker", probe_broker)
+        runtime = pool.submit(timed, "runtime", probe_runtime)
+        database = timed("database", probe_database)
+        return [database, broker.result(), runtime.result()]

@@ -1,0 +1,56 @@
+"""The home page and /healthz."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts.roles import ROLE_DESCRIPTIONS, Role, role_required
+from environments.models import Environment
+from portal import health
+
+
+@role_required(Role.VIEWER)
+def home(request: HttpRequest) -> HttpResponse:
+    context = {
+        "environments": Environment.objects.all(),
+        "role_description": ROLE_DESCRIPTIONS[request.user.role],
+    }
+    return render(request, "home.html", context)
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """403: says which role the page needs, or that no Admin has given this account a role yet."""
+    user = request.user
+    context = {
+        "reason": str(exception) if exception and str(exception) else "",
+        "has_no_role": user.is_authenticated and user.role is None,
+    }
+    if request.htmx:
+        return HttpResponse(context["reason"] or "Forbidden", status=403)
+    return render(request, "403.html", context, status=403)
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 while the database answers; the broker and runtime are reported, and a failure of
+    either makes the status "degraded" (pages still work; deployments and invocations wait)."""
+    checks = health.check_all()
+    by_name = {check.name: check for check in checks}
+    if not by_name["database"].ok:
+        status, code = "down", 503
+    elif all(check.ok for check in checks):
+        status, code = "ok", 200
+    else:
+        status, code = "degraded", 200
+    body = {
+        "status": status,
+        "checks": {
+            check.name: {"ok": check.ok, "detail": check.detail, "ms": check.milliseconds}
+            for check in checks
+        },
+    }
+    return JsonResponse(body, status=code)

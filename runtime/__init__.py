@@ -1,0 +1,1 @@
+"""The local runtime: an embedded, SageMaker-compatible inference host on this machine."""
