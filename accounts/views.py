@@ -10,7 +10,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.forms import NewPasswordForm, UserCreateForm, UserUpdateForm
 from accounts.roles import Role, role_required
@@ -42,6 +42,7 @@ def one_time_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+@require_safe
 @role_required(Role.ADMIN)
 def user_list(request: HttpRequest) -> HttpResponse:
     users = User.objects.prefetch_related("groups").order_by("username")
@@ -96,8 +97,8 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "accounts/user_form.html", {"form": form, "account": account})
 
 
-@role_required(Role.ADMIN)
 @require_POST
+@role_required(Role.ADMIN)
 def user_reset_password(request: HttpRequest, pk: int) -> HttpResponse:
     """Give a user a new one-time password, shown once to the Admin who asked."""
     account = get_object_or_404(User, pk=pk)

@@ -3,11 +3,13 @@
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from accounts.roles import Role, role_required
 from audit.models import AuditEntry
 
 
+@require_safe
 @role_required(Role.ADMIN)
 def audit_list(request: HttpRequest) -> HttpResponse:
     entries = AuditEntry.objects.select_related("content_type")

@@ -4,18 +4,21 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_safe
 
 from accounts.roles import Role, role_required
 from environments.forms import EnvironmentForm
 from environments.models import Environment
 
 
+@require_safe
 @role_required(Role.VIEWER)
 def environment_list(request: HttpRequest) -> HttpResponse:
     environments = Environment.objects.all()
     return render(request, "environments/environment_list.html", {"environments": environments})
 
 
+@require_safe
 @role_required(Role.VIEWER)
 def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     environment = get_object_or_404(Environment, pk=pk)

@@ -2,10 +2,12 @@
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from accounts.roles import Role, role_required
 
 
+@require_safe
 @role_required(Role.VIEWER)
 def insights(request: HttpRequest) -> HttpResponse:
     return render(request, "insights/insights.html")

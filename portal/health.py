@@ -51,10 +51,23 @@ def probe_runtime() -> str:
         return f"{settings.LOCAL_RUNTIME_URL} answered {response.status}"
 
 
+def probe_worker() -> str:
+    """A worker is alive if it ran beat's heartbeat task recently (see portal.tasks)."""
+    try:
+        stamp = float(settings.WORKER_HEARTBEAT_FILE.read_text())
+    except FileNotFoundError:
+        raise RuntimeError("no heartbeat yet: is a Celery worker (and beat) running?") from None
+    age = time.time() - stamp
+    if age > settings.WORKER_HEARTBEAT_STALE_SECONDS:
+        raise RuntimeError(f"last heartbeat {age:.0f} s ago: the worker or beat has stopped")
+    return f"last heartbeat {age:.0f} s ago"
+
+
 def check_all() -> list[Check]:
-    """All three checks, the slow network ones side by side so the worst case is one timeout."""
+    """Every check; the network ones side by side, so the worst case is one timeout."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         broker = pool.submit(timed, "broker", probe_broker)
         runtime = pool.submit(timed, "runtime", probe_runtime)
         database = timed("database", probe_database)
-        return [database, broker.result(), runtime.result()]
+        worker = timed("worker", probe_worker)
+        return [database, broker.result(), worker, runtime.result()]

@@ -33,9 +33,16 @@ def env_list(name: str, default: str) -> list[str]:
 def secret_key_from_var(path: Path) -> str:
     """The SECRET_KEY kept in var/, written once with owner-only permissions on first run."""
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(64))
+        try:
+            os.link(temporary, path)  # atomic, and fails if another process got there first
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
     return path.read_text().strip()
 
 
@@ -230,7 +237,12 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
+}
+WORKER_HEARTBEAT_FILE = Path(os.environ.get("WORKER_HEARTBEAT_FILE", VAR_DIR / "worker-heartbeat"))
+# /healthz calls the worker stale when its last heartbeat is older than this.
+WORKER_HEARTBEAT_STALE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_STALE_SECONDS", "90"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 
 # The local runtime: the embedded, SageMaker-compatible inference host (`manage.py runtime`).

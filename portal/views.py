@@ -4,13 +4,14 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from accounts.roles import ROLE_DESCRIPTIONS, Role, role_required
 from environments.models import Environment
 from portal import health
 
 
+@require_safe
 @role_required(Role.VIEWER)
 def home(request: HttpRequest) -> HttpResponse:
     context = {
@@ -36,8 +37,9 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 while the database answers; the broker and runtime are reported, and a failure of
-    either makes the status "degraded" (pages still work; deployments and invocations wait)."""
+    """200 while the database answers. The broker, the worker and the runtime are reported, and
+    a failure of any makes the status "degraded": pages still work, deployments and invocations
+    wait. 503 only when the database is down, as then nothing works."""
     checks = health.check_all()
     by_name = {check.name: check for check in checks}
     if not by_name["database"].ok:

@@ -26,10 +26,12 @@ def sagemaker_error(status: int, code: str, message: str) -> web.Response:
     )
 
 
-def allowed_hosts(host: str, port: int) -> set[str]:
-    names = (
-        {host, "127.0.0.1", "localhost", "[::1]"} if host in {"127.0.0.1", "localhost"} else {host}
-    )
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def allowed_hosts(port: int, extra_hosts: list[str]) -> set[str]:
+    """Host header values this runtime answers: loopback names and any named on purpose."""
+    names = LOOPBACK_NAMES | set(extra_hosts)
     return {f"{name}:{port}" for name in names} | names
 
 
@@ -56,9 +58,9 @@ async def invoke(request: web.Request) -> web.Response:
     return sagemaker_error(400, "ValidationError", ENDPOINT_NOT_FOUND.format(name=name))
 
 
-def create_app(host: str, port: int) -> web.Application:
+def create_app(port: int, extra_hosts: list[str] | None = None) -> web.Application:
     app = web.Application(middlewares=[local_only], client_max_size=6 * 1024 * 1024 + 1)
-    app["allowed_hosts"] = allowed_hosts(host, port)
+    app["allowed_hosts"] = allowed_hosts(port, extra_hosts or [])
     app["started"] = time.monotonic()
     app.router.add_get("/ping", ping)
     app.router.add_post("/endpoints/{name}/invocations", invoke)

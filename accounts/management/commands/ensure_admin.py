@@ -3,7 +3,6 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.db.models import Q
@@ -36,7 +35,7 @@ class Command(BaseCommand):
             user = User(username=username, must_change_password=True)
             user.set_password(password)
             user.save()
-            user.groups.add(Group.objects.get(name=Role.ADMIN.label))
+            user.set_role(Role.ADMIN)
         line = "=" * 64
         self.stdout.write(
             f"\n{line}\n  Admin account created. Sign in with:\n"

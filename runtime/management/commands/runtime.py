@@ -13,7 +13,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=settings.LOCAL_RUNTIME_HOST)
         parser.add_argument("--port", type=int, default=settings.LOCAL_RUNTIME_PORT)
+        parser.add_argument(
+            "--allowed-host",
+            action="append",
+            default=[],
+            help="Another Host name to answer, e.g. the compose service name. Repeatable.",
+        )
 
-    def handle(self, *args: object, host: str, port: int, **options: object) -> None:
+    def handle(
+        self, *args: object, host: str, port: int, allowed_host: list[str], **options: object
+    ) -> None:
         self.stdout.write(f"Local runtime listening on http://{host}:{port}")
-        web.run_app(create_app(host, port), host=host, port=port, print=None, access_log=None)
+        app = create_app(port, extra_hosts=allowed_host)
+        web.run_app(app, host=host, port=port, print=None, access_log=None)

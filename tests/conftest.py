@@ -1,0 +1,146 @@
+"""Fixtures shared by the whole suite: users per role, a running runtime, a real browser."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from accounts.roles import Role
+from tests.factories import PASSWORD, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = {"viewer": Role.VIEWER, "engineer": Role.ENGINEER, "deployer": Role.DEPLOYER}
+ROLES["admin"] = Role.ADMIN
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: object) -> None:
+    """Argon2 is slow on purpose; tests that are not about hashing use a fast hasher."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def user_for(db: None) -> Callable:
+    """user_for("deployer") makes a new user holding that role; "none" makes one without."""
+
+    def make(role_name: str, **fields: object):
+        return UserFactory(role=ROLES.get(role_name), **fields)
+
+    return make
+
+
+@pytest.fixture
+def client_for(user_for: Callable) -> Callable[[str], Client]:
+    """client_for("viewer") is a test client signed in as a new Viewer; "anon" is signed out."""
+
+    def make(role_name: str) -> Client:
+        client = Client()
+        if role_name != "anon":
+            client.force_login(user_for(role_name))
+        return client
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (our own loopback server)
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def runtime_url(settings: object) -> Iterator[str]:
+    """A real local runtime process (`manage.py runtime`) on a free port, stopped afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runtime", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/ping")
+        settings.LOCAL_RUNTIME_URL = url
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's chromium driven by Playwright, headless. Skips where chromium is absent, except
+    under REQUIRE_BROWSER=1 (CI), where its absence fails the run."""
+    if not CHROMIUM.exists():
+        reason = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    # Playwright's sync API runs an event loop in this thread; the Django ORM calls the tests
+    # make between browser steps are plain synchronous code, so allow them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: object, live_server: object, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh browser tab on the live server. Console errors and CSP violations fail the test;
+    a failing test leaves a screenshot in test-artifacts/."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    tab.on("pageerror", lambda error: problems.append(str(error)))
+    tab.console_problems = problems  # a test that expects an error status clears what it caused
+    yield tab
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert not problems, f"browser console errors: {problems}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def sign_in(tab: object, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form, as a person would."""
+    tab.goto("/accounts/login/")
+    tab.fill("#id_username", username)
+    tab.fill("#id_password", password)
+    tab.click("button[type=submit]")

@@ -1,0 +1,58 @@
+"""Admins add and change environments; every bad value gets a message that says how to fix it."""
+
+import pytest
+from django.urls import reverse
+
+from environments.models import Environment
+
+GOOD = {"name": "prod-eu", "kind": "aws", "region": "eu-west-1", "bucket": "acme-ml"}
+GOOD |= {"prefix": "portal/", "execution_role_arn": "arn:aws:iam::123456789012:role/Exec"}
+
+
+def test_admin_adds_an_aws_environment(client_for) -> None:
+    response = client_for("admin").post(reverse("environments:create"), GOOD)
+
+    environment = Environment.objects.get(name="prod-eu")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("environments:detail", args=[environment.pk])
+    assert environment.storage_uri == "s3://acme-ml/portal/"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "Prod EU", "lowercase letters, digits and single hyphens"),
+        ("region", "europe", "AWS Region code"),
+        ("region", "", "needs a Region"),
+        ("bucket", "Acme_ML", "S3 bucket naming rules"),
+        ("bucket", "ab", "3 to 63"),
+        ("prefix", "portal", "ending with a slash"),
+        ("execution_role_arn", "arn:aws:iam::123:role/x", "IAM role ARN"),
+        ("assume_role_arn", "role/Portal", "IAM role ARN"),
+        ("external_id", "abc", "only applies with a role to assume"),
+    ],
+)
+def test_bad_values_are_refused_with_a_fix(client_for, field, value, message) -> None:
+    response = client_for("admin").post(reverse("environments:create"), GOOD | {field: value})
+
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert not Environment.objects.exists()
+
+
+def test_load_demo_adds_the_local_environment_once(db) -> None:
+    from django.core.management import call_command
+
+    call_command("load_demo")
+    call_command("load_demo")
+
+    assert list(Environment.objects.values_list("name", "kind")) == [("local", "local")]
+
+
+def test_viewer_reads_environments_without_an_edit_button(client_for) -> None:
+    Environment.objects.create(name="local", bucket="demo-bucket")
+
+    response = client_for("viewer").get(reverse("environments:list"))
+
+    assert b"local" in response.content
+    assert reverse("environments:create").encode() not in response.content
