@@ -3,9 +3,18 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal", include=["portal.tasks"])  # the apps' tasks are autodiscovered
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def stamp_heartbeat_when_ready(**kwargs: object) -> None:
+    """A worker that just started is alive: say so now, not only at beat's next heartbeat."""
+    from portal.tasks import heartbeat
+
+    heartbeat()
