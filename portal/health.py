@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-
-from portal.celery import app as celery_app
+from kombu import Connection
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,12 @@ def probe_database() -> str:
 
 def probe_broker() -> str:
     timeout = settings.HEALTHZ_TIMEOUT_SECONDS
-    with celery_app.connection_for_write(connect_timeout=timeout) as broker:
+    options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        options |= {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+    with Connection(
+        settings.CELERY_BROKER_URL, connect_timeout=timeout, transport_options=options
+    ) as broker:
         broker.ensure_connection(max_retries=1, timeout=timeout)
         return broker.as_uri()  # the password, if any, is masked by kombu
 
