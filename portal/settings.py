@@ -252,6 +252,12 @@ LOCAL_RUNTIME_URL = os.environ.get(
     "LOCAL_RUNTIME_URL", f"http://{LOCAL_RUNTIME_HOST}:{LOCAL_RUNTIME_PORT}"
 )
 LOCAL_S3_ROOT = Path(os.environ.get("LOCAL_S3_ROOT", VAR_DIR / "s3"))
+# Where the runtime keeps its definitions (state.json), unpacked models and instance folders.
+LOCAL_RUNTIME_STATE_DIR = Path(os.environ.get("LOCAL_RUNTIME_STATE_DIR", VAR_DIR / "runtime"))
+LOCAL_RUNTIME_STARTUP_TIMEOUT = float(os.environ.get("LOCAL_RUNTIME_STARTUP_TIMEOUT", "60"))
+LOCAL_RUNTIME_INVOCATION_TIMEOUT = float(os.environ.get("LOCAL_RUNTIME_INVOCATION_TIMEOUT", "60"))
+# Each instance is a process: keep variants small on a laptop.
+LOCAL_RUNTIME_MAX_INSTANCES = int(os.environ.get("LOCAL_RUNTIME_MAX_INSTANCES", "4"))
 
 # How long /healthz waits for each dependency before calling it unreachable.
 HEALTHZ_TIMEOUT_SECONDS = float(os.environ.get("HEALTHZ_TIMEOUT_SECONDS", "2"))

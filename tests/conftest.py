@@ -70,14 +70,37 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def runtime_url(settings: object) -> Iterator[str]:
-    """A real local runtime process (`manage.py runtime`) on a free port, stopped afterwards."""
-    port = free_port()
-    process = subprocess.Popen(
+def runtime_dirs(tmp_path: Path, settings: object) -> dict[str, Path]:
+    """A private object store and state folder for one test's runtime."""
+    dirs = {"s3": tmp_path / "s3", "state": tmp_path / "runtime"}
+    settings.LOCAL_S3_ROOT = dirs["s3"]
+    settings.LOCAL_RUNTIME_STATE_DIR = dirs["state"]
+    return dirs
+
+
+def start_runtime(port: int, dirs: dict[str, Path], **variables: str) -> subprocess.Popen:
+    """`manage.py runtime` as its own process, as `make run` starts it."""
+    environment = os.environ | {
+        "LOCAL_S3_ROOT": str(dirs["s3"]),
+        "LOCAL_RUNTIME_STATE_DIR": str(dirs["state"]),
+        "LOCAL_RUNTIME_STARTUP_TIMEOUT": "30",
+    }
+    (dirs["state"]).mkdir(parents=True, exist_ok=True)
+    log = (dirs["state"] / "runtime.log").open("ab")
+    return subprocess.Popen(
         [sys.executable, "manage.py", "runtime", "--port", str(port)],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        env=environment | variables,
+        stdout=log,
+        stderr=log,
     )
+
+
+@pytest.fixture
+def runtime_url(settings: object, runtime_dirs: dict[str, Path]) -> Iterator[str]:
+    """A real local runtime process (`manage.py runtime`) on a free port, stopped afterwards."""
+    port = free_port()
+    process = start_runtime(port, runtime_dirs)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/ping")
@@ -85,7 +108,7 @@ def runtime_url(settings: object) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -24,5 +24,13 @@ class Command(BaseCommand):
         self, *args: object, host: str, port: int, allowed_host: list[str], **options: object
     ) -> None:
         self.stdout.write(f"Local runtime listening on http://{host}:{port}")
-        app = create_app(port, extra_hosts=allowed_host)
+        app = create_app(
+            port,
+            state_dir=settings.LOCAL_RUNTIME_STATE_DIR,
+            storage_root=settings.LOCAL_S3_ROOT,
+            extra_hosts=allowed_host,
+            startup_timeout=settings.LOCAL_RUNTIME_STARTUP_TIMEOUT,
+            invocation_timeout=settings.LOCAL_RUNTIME_INVOCATION_TIMEOUT,
+            max_instances=settings.LOCAL_RUNTIME_MAX_INSTANCES,
+        )
         web.run_app(app, host=host, port=port, print=None, access_log=None)

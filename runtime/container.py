@@ -1,0 +1,201 @@
+"""One serving container: a process implementing SageMaker's container contract for one image.
+
+    python -m runtime.container --image sklearn --model-dir DIR --port PORT [--multi-model]
+
+It loads the model before it listens, so a `GET /ping` that answers means ready. A model that
+fails to load writes why to `--failure-file` and exits 3; the runtime makes that the endpoint's
+FailureReason. `POST /invocations` answers one request; with the header `X-Portal-Stream: 1` it
+streams the answer chunk by chunk as the model produces it. With `--multi-model` it serves the
+multi-model container API instead (`/models`, `/models/{name}/invoke`).
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from runtime.images import Image, ModelError, image_class
+
+STREAM_HEADER = "X-Portal-Stream"
+ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+def error_response(error: ModelError) -> web.Response:
+    return web.Response(status=error.status, text=error.message)
+
+
+async def answer(request: web.Request, model: Image) -> web.StreamResponse:
+    """Run one invocation on a worker thread; models block, the event loop must not."""
+    body = await request.read()
+    content_type = request.headers.get("Content-Type", "application/json")
+    accept = request.headers.get("Accept", "")
+    attributes = request.headers.get(ATTRIBUTES_HEADER, "")
+    executor = request.app["executor"]
+    if request.headers.get(STREAM_HEADER) == "1":
+        return await stream(request, model, (body, content_type, accept, attributes))
+    loop = asyncio.get_running_loop()
+    try:
+        result, result_type = await loop.run_in_executor(
+            executor, model.invoke, body, content_type, accept, attributes
+        )
+    except ModelError as error:
+        return error_response(error)
+    except Exception as error:  # noqa: BLE001 (any failure inside a model is the model's error)
+        return error_response(ModelError(500, f"{type(error).__name__}: {error}"))
+    return web.Response(body=result, headers={"Content-Type": result_type})
+
+
+async def stream(request: web.Request, model: Image, arguments: tuple) -> web.StreamResponse:
+    """Send chunks as the model yields them. When the caller goes away the generator is closed,
+    which frees the model for the next request (an LLM stops generating)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        chunks = model.invoke_stream(*arguments)
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    break
+                loop.call_soon_threadsafe(queue.put_nowait, ("chunk", chunk))
+            loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+        except ModelError as error:
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", error))
+        except Exception as error:  # noqa: BLE001 (the model's failure, reported to the caller)
+            failure = ModelError(500, f"{type(error).__name__}: {error}")
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", failure))
+        finally:
+            chunks.close()
+
+    producer = loop.run_in_executor(request.app["executor"], produce)
+    kind, value = await queue.get()
+    if kind == "error":
+        return error_response(value)
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    await response.prepare(request)
+    try:
+        while kind == "chunk":
+            await response.write(value)
+            kind, value = await queue.get()
+        if kind == "error":
+            # Headers are gone: break the connection so the runtime reports a broken stream.
+            request.transport.close()
+            return response
+        await response.write_eof()
+    finally:
+        stop.set()
+        await producer
+    return response
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+async def invocations(request: web.Request) -> web.StreamResponse:
+    return await answer(request, request.app["models"][""])
+
+
+async def load_model(request: web.Request) -> web.Response:
+    """Multi-model API: load `url` under `model_name` (409 if loaded, 507 if out of memory)."""
+    data = await request.json()
+    name, url = data.get("model_name"), data.get("url")
+    models = request.app["models"]
+    if not name or not url:
+        return web.json_response({"message": "model_name and url are required"}, status=400)
+    if name in models:
+        return web.json_response({"message": f"Model {name} is already loaded"}, status=409)
+    loop = asyncio.get_running_loop()
+    image = request.app["image_class"]
+    try:
+        models[name] = await loop.run_in_executor(
+            request.app["executor"], image, Path(url), dict(os.environ)
+        )
+    except MemoryError:
+        return web.json_response({"message": "Out of memory loading the model"}, status=507)
+    except Exception as error:  # noqa: BLE001 (a model that fails to load: say why)
+        return web.json_response({"message": f"{type(error).__name__}: {error}"}, status=500)
+    return web.json_response({"status": f"Model {name} loaded"})
+
+
+async def list_models(request: web.Request) -> web.Response:
+    models = request.app["models"]
+    listed = [
+        {"modelName": name, "modelUrl": str(model.model_dir)} for name, model in models.items()
+    ]
+    return web.json_response({"models": listed})
+
+
+async def describe_model(request: web.Request) -> web.Response:
+    model = request.app["models"].get(request.match_info["name"])
+    if model is None:
+        return web.json_response({"message": "Model not loaded"}, status=404)
+    return web.json_response(
+        {"modelName": request.match_info["name"], "modelUrl": str(model.model_dir)}
+    )
+
+
+async def unload_model(request: web.Request) -> web.Response:
+    model = request.app["models"].pop(request.match_info["name"], None)
+    if model is None:
+        return web.json_response({"message": "Model not loaded"}, status=404)
+    model.close()
+    return web.json_response({"status": "unloaded"})
+
+
+async def invoke_model(request: web.Request) -> web.StreamResponse:
+    model = request.app["models"].get(request.match_info["name"])
+    if model is None:
+        return web.json_response({"message": "Model not loaded"}, status=404)
+    return await answer(request, model)
+
+
+def build_app(image: str, model_dir: Path, multi_model: bool) -> web.Application:
+    """Load the model (single-model containers) and wire the routes."""
+    app = web.Application(client_max_size=7 * 1024 * 1024)
+    workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "4"))
+    app["executor"] = ThreadPoolExecutor(max_workers=workers)
+    app["image_class"] = image_class(image)
+    app["models"] = {}
+    if not multi_model:
+        app["models"][""] = app["image_class"](model_dir, dict(os.environ))
+    app.router.add_get("/ping", ping)
+    app.router.add_post("/invocations", invocations)
+    app.router.add_post("/models", load_model)
+    app.router.add_get("/models", list_models)
+    app.router.add_get("/models/{name}", describe_model)
+    app.router.add_delete("/models/{name}", unload_model)
+    app.router.add_post("/models/{name}/invoke", invoke_model)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
+    )
+    parser.add_argument("--multi-model", action="store_true")
+    parser.add_argument("--failure-file", type=Path)
+    options = parser.parse_args()
+    try:
+        app = build_app(options.image, options.model_dir, options.multi_model)
+    except Exception as error:  # noqa: BLE001 (whatever stops the model loading is the reason)
+        reason = str(error) if isinstance(error, RuntimeError | ValueError) else repr(error)
+        print(f"The model failed to load: {reason}", file=sys.stderr)
+        if options.failure_file:
+            options.failure_file.write_text(reason)
+        sys.exit(3)
+    print(f"Serving {options.image} on 127.0.0.1:{options.port}", flush=True)
+    web.run_app(app, host="127.0.0.1", port=options.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

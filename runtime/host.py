@@ -1,0 +1,1176 @@
+"""The runtime's state and work: models, endpoint configs and endpoints with SageMaker's rules;
+instance processes started, watched and restarted; every invocation routed to one of them.
+
+Everything here runs on the runtime's event loop. Model processes are separate OS processes
+(runtime.container), so a model that blocks, leaks or crashes never takes the runtime down.
+The definitions (models, configs, endpoints) are saved in `state.json` after every change and
+brought back up when the runtime restarts.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import socket
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from runtime.capture import CaptureConfig, CaptureWriter
+from runtime.images import image_class
+from runtime.metrics import Metrics
+from runtime.storage import LocalStorage, StorageError, safe_extract
+
+log = logging.getLogger("runtime")
+
+REGION = "local"
+ACCOUNT = "000000000000"
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MODEL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+SERVERLESS_MEMORY = {1024, 2048, 3072, 4096, 5120, 6144}
+MAX_BODY = 6 * 1024 * 1024  # 6 MiB, SageMaker's real-time request and response cap
+SERVERLESS_MAX_BODY = 4_000_000
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Variables a model process may inherit; everything else (SECRET_KEY, DATABASE_URL, AWS_*) stays
+# behind. The container's own Environment is added on top.
+INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR")
+RESTART_LIMIT = 5  # restarts within RESTART_WINDOW before the endpoint is Failed
+RESTART_WINDOW = 600.0
+
+
+class ApiError(Exception):
+    """An error in SageMaker's shape: `code` is the exception name boto3 raises."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **extra: object):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+def validation(message: str) -> ApiError:
+    return ApiError("ValidationException", message)
+
+
+def arn(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name.lower()}"
+
+
+def now() -> float:
+    return time.time()
+
+
+def check_name(value: object, member: str, pattern: re.Pattern = NAME_PATTERN) -> str:
+    """A SageMaker resource name, refused in AWS's own words when it breaks the pattern."""
+    if not isinstance(value, str) or not pattern.match(value):
+        raise validation(
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {pattern.pattern} "
+            "(1 to 63 letters, digits or hyphens, starting and ending with a letter or digit)"
+        )
+    return value
+
+
+def free_port(taken: set[int]) -> int:
+    """A loopback port nobody listens on and that no starting container has been given yet (a
+    child binds its port a moment after it is chosen, so the OS could hand it out twice)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
+
+
+def containers_of(model: dict) -> list[dict]:
+    return model["Containers"] if model.get("Containers") else [model["PrimaryContainer"]]
+
+
+def model_mode(model: dict) -> str:
+    """single, multi-model, serial or direct."""
+    if model.get("Containers"):
+        return model.get("InferenceExecutionConfig", {}).get("Mode", "Serial").lower()
+    if model["PrimaryContainer"].get("Mode") == "MultiModel":
+        return "multi-model"
+    return "single"
+
+
+@dataclass
+class ContainerProcess:
+    """One container of one instance: a runtime.container process on its own port."""
+
+    hostname: str
+    image: str
+    model_dir: Path
+    work_dir: Path
+    environment: dict[str, str]
+    multi_model: bool
+    port: int = 0
+    process: asyncio.subprocess.Process | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.work_dir / "container.log"
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class Instance:
+    """One instance of a variant: its containers, co-located as on a SageMaker instance."""
+
+    number: int
+    containers: list[ContainerProcess]
+    in_flight: int = 0
+    loaded: OrderedDict = field(default_factory=OrderedDict)  # multi-model: target -> bytes
+    stopping: bool = False
+    watchers: list[asyncio.Task] = field(default_factory=list)
+
+
+@dataclass
+class Variant:
+    name: str
+    model_name: str
+    weight: float
+    instance_type: str
+    desired_count: int
+    serverless: dict | None
+    instances: list[Instance] = field(default_factory=list)
+    capture: CaptureWriter | None = None
+    turn: int = 0
+
+    def live_instances(self) -> list[Instance]:
+        return [instance for instance in self.instances if not instance.stopping]
+
+
+@dataclass
+class Endpoint:
+    name: str
+    config_name: str
+    status: str = "Creating"
+    failure_reason: str = ""
+    created: float = field(default_factory=now)
+    modified: float = field(default_factory=now)
+    variants: dict[str, Variant] = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)
+    task: asyncio.Task | None = None
+
+    def event(self, message: str) -> None:
+        self.events.append({"time": now(), "message": message})
+        del self.events[:-200]
+        log.info("endpoint %s: %s", self.name, message)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the caller gets back from one invocation."""
+
+    body: bytes
+    content_type: str
+    variant: str
+    custom_attributes: str = ""
+
+
+class Host:
+    """The runtime's state and everything that changes it."""
+
+    def __init__(
+        self,
+        root: Path,
+        storage: LocalStorage,
+        *,
+        startup_timeout: float = 60.0,
+        invocation_timeout: float = 60.0,
+        max_instances: int = 4,
+        multi_model_budget_bytes: int = 512 * 1024 * 1024,
+    ):
+        self.root = root
+        self.storage = storage
+        self.startup_timeout = startup_timeout
+        self.invocation_timeout = invocation_timeout
+        self.max_instances = max_instances
+        self.multi_model_budget = multi_model_budget_bytes
+        self.models: dict[str, dict] = {}
+        self.configs: dict[str, dict] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+        self.metrics = Metrics()
+        self.session: aiohttp.ClientSession | None = None
+        self.ports: set[int] = set()  # given to container processes that may still be starting
+        self.unpacking: dict[str, asyncio.Lock] = {}
+        self.random = random.Random()  # noqa: S311 (traffic splitting, not security)
+        root.mkdir(parents=True, exist_ok=True)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the HTTP client and bring back every endpoint saved before a restart."""
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=2),
+        )
+        self.housekeeping = asyncio.create_task(self.keep_house())
+        saved = self.load_state()
+        self.models = saved.get("models", {})
+        self.configs = saved.get("configs", {})
+        for name, data in saved.get("endpoints", {}).items():
+            endpoint = Endpoint(name=name, config_name=data["config"], created=data["created"])
+            endpoint.event("The runtime restarted; bringing the endpoint back up.")
+            self.endpoints[name] = endpoint
+            endpoint.task = asyncio.create_task(self.bring_up(endpoint))
+
+    async def keep_house(self) -> None:
+        """Every few seconds: write captured records that have waited long enough."""
+        while True:
+            await asyncio.sleep(5)
+            for endpoint in list(self.endpoints.values()):
+                for variant in list(endpoint.variants.values()):
+                    if variant.capture is not None:
+                        try:
+                            await asyncio.to_thread(variant.capture.flush_if_due)
+                        except Exception:  # a storage hiccup must not stop the loop
+                            log.exception("capture flush failed for %s", endpoint.name)
+
+    async def stop(self) -> None:
+        """Stop every model process (SIGTERM, then SIGKILL after 5 s) and close the client."""
+        self.housekeeping.cancel()
+        stopping = []
+        for endpoint in self.endpoints.values():
+            if endpoint.task:
+                endpoint.task.cancel()
+            for variant in endpoint.variants.values():
+                stopping += [self.stop_instance(instance) for instance in variant.instances]
+                if variant.capture:
+                    variant.capture.flush()
+        await asyncio.gather(*stopping, return_exceptions=True)
+        if self.session:
+            await self.session.close()
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def load_state(self) -> dict:
+        try:
+            return json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def save_state(self) -> None:
+        state = {
+            "models": self.models,
+            "configs": self.configs,
+            "endpoints": {
+                name: {"config": endpoint.config_name, "created": endpoint.created}
+                for name, endpoint in self.endpoints.items()
+            },
+        }
+        temporary = self.state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=1))
+        temporary.replace(self.state_path)
+
+    # -- models -------------------------------------------------------------------------
+
+    def create_model(self, request: dict) -> dict:
+        name = check_name(request.get("ModelName"), "modelName", MODEL_NAME_PATTERN)
+        if name.lower() in {existing.lower() for existing in self.models}:
+            raise validation(f'Cannot create already existing model "{arn("model", name)}".')
+        primary, containers = request.get("PrimaryContainer"), request.get("Containers")
+        if bool(primary) == bool(containers):
+            raise validation("Provide either PrimaryContainer or Containers, not both.")
+        if containers is not None and not 1 <= len(containers) <= 15:
+            raise validation("A model has at most 15 containers.")
+        mode = request.get("InferenceExecutionConfig", {}).get("Mode", "Serial")
+        if mode not in {"Serial", "Direct"}:
+            raise validation("InferenceExecutionConfig.Mode must be Serial or Direct.")
+        hostnames = [container.get("ContainerHostname") for container in containers or []]
+        if containers and mode == "Direct" and not all(hostnames):
+            raise validation("Direct mode needs a ContainerHostname on every container.")
+        if len([h for h in hostnames if h]) != len({h for h in hostnames if h}):
+            raise validation("Container hostnames must be unique within a model.")
+        for container in containers or [primary]:
+            self.check_container(container)
+        multi = [c for c in containers or [primary] if c.get("Mode") == "MultiModel"]
+        if containers and multi:
+            raise validation(
+                "The local runtime serves multi-model containers only as a model's "
+                "PrimaryContainer."
+            )
+        self.models[name] = {**request, "CreationTime": now()}
+        self.save_state()
+        return {"ModelArn": arn("model", name)}
+
+    def check_container(self, container: dict) -> None:
+        image = container.get("Image", "")
+        try:
+            image_class(image)
+        except ValueError as error:
+            raise validation(str(error)) from error
+        url = container.get("ModelDataUrl")
+        if url:
+            # A multi-model URL is a prefix: check it as the folder of a key under it.
+            probe = (
+                url.rstrip("/") + "/model.tar.gz" if container.get("Mode") == "MultiModel" else url
+            )
+            try:
+                self.storage.path_for(probe)
+            except StorageError as error:
+                raise validation(f"ModelDataUrl {url}: {error}") from error
+        environment = container.get("Environment", {})
+        if len(environment) > 100 or any(
+            len(key) > 1024 or len(str(value)) > 1024 for key, value in environment.items()
+        ):
+            raise validation("Environment holds at most 100 entries of at most 1024 bytes each.")
+        if container.get("ContainerHostname"):
+            check_name(container["ContainerHostname"], "containerHostname")
+
+    def describe_model(self, request: dict) -> dict:
+        name = request.get("ModelName", "")
+        model = self.models.get(name)
+        if model is None:
+            raise validation(f'Could not find model "{arn("model", name)}".')
+        return {**model, "ModelArn": arn("model", name)}
+
+    def delete_model(self, request: dict) -> dict:
+        self.describe_model(request)
+        del self.models[request["ModelName"]]
+        self.save_state()
+        return {}
+
+    def list_models(self, request: dict) -> dict:
+        summaries = [
+            {
+                "ModelName": name,
+                "ModelArn": arn("model", name),
+                "CreationTime": model["CreationTime"],
+            }
+            for name, model in self.models.items()
+        ]
+        return page(summaries, request, "Models")
+
+    # -- endpoint configs -----------------------------------------------------------------
+
+    def create_endpoint_config(self, request: dict) -> dict:
+        name = check_name(request.get("EndpointConfigName"), "endpointConfigName")
+        if name.lower() in {existing.lower() for existing in self.configs}:
+            raise validation(
+                "Cannot create already existing endpoint configuration "
+                f'"{arn("endpoint-config", name)}".'
+            )
+        variants = request.get("ProductionVariants") or []
+        if not 1 <= len(variants) <= 10:
+            raise validation("An endpoint configuration has 1 to 10 production variants.")
+        names = [variant.get("VariantName") for variant in variants]
+        if len(set(names)) != len(names):
+            raise validation("Variant names must be unique within an endpoint configuration.")
+        for variant in variants:
+            self.check_variant(variant)
+        serverless = [variant for variant in variants if variant.get("ServerlessConfig")]
+        if serverless and len(variants) > 1:
+            raise validation("A serverless endpoint has exactly one production variant.")
+        if serverless and request.get("DataCaptureConfig"):
+            raise validation("Data capture is not available on serverless endpoints.")
+        if request.get("DataCaptureConfig"):
+            try:
+                CaptureConfig.from_api(request["DataCaptureConfig"])
+                self.storage.path_for(request["DataCaptureConfig"]["DestinationS3Uri"])
+            except (KeyError, TypeError, ValueError, StorageError) as error:
+                raise validation(f"DataCaptureConfig: {error}") from error
+        self.configs[name] = {**request, "CreationTime": now()}
+        self.save_state()
+        return {"EndpointConfigArn": arn("endpoint-config", name)}
+
+    def check_variant(self, variant: dict) -> None:
+        check_name(variant.get("VariantName"), "variantName")
+        model_name = variant.get("ModelName", "")
+        if model_name not in self.models:
+            raise validation(f'Could not find model "{arn("model", model_name)}".')
+        serverless = variant.get("ServerlessConfig")
+        if serverless:
+            if "InstanceType" in variant or "InitialInstanceCount" in variant:
+                raise validation(
+                    "A serverless variant has no InstanceType or InitialInstanceCount."
+                )
+            if serverless.get("MemorySizeInMB") not in SERVERLESS_MEMORY:
+                raise validation(
+                    "1 validation error detected: Value at 'memorySizeInMB' failed to satisfy "
+                    "constraint: Member must satisfy enum value set: [1024, 2048, 3072, 4096, "
+                    "5120, 6144]"
+                )
+            maximum = serverless.get("MaxConcurrency")
+            if not isinstance(maximum, int) or not 1 <= maximum <= 200:
+                raise validation("ServerlessConfig.MaxConcurrency must be 1 to 200.")
+            provisioned = serverless.get("ProvisionedConcurrency")
+            if provisioned is not None and not 1 <= provisioned <= maximum:
+                raise validation("ProvisionedConcurrency must be 1 to MaxConcurrency.")
+            if model_mode(self.models[model_name]) == "multi-model":
+                raise validation("Serverless endpoints cannot host multi-model containers.")
+            return
+        count = variant.get("InitialInstanceCount")
+        if not variant.get("InstanceType") or not isinstance(count, int) or count < 1:
+            raise validation(
+                f"Variant {variant['VariantName']} needs an InstanceType and an "
+                "InitialInstanceCount of at least 1 (or a ServerlessConfig)."
+            )
+        if count > self.max_instances:
+            raise ApiError(
+                "ResourceLimitExceeded",
+                f"The local runtime runs at most {self.max_instances} instances per variant; "
+                f"{count} were asked for.",
+            )
+        weight = variant.get("InitialVariantWeight", 1.0)
+        if not isinstance(weight, int | float) or weight < 0:
+            raise validation("InitialVariantWeight must be a number of at least 0.")
+
+    def describe_endpoint_config(self, request: dict) -> dict:
+        name = request.get("EndpointConfigName", "")
+        config = self.configs.get(name)
+        if config is None:
+            raise validation(
+                f'Could not find endpoint configuration "{arn("endpoint-config", name)}".'
+            )
+        return {**config, "EndpointConfigArn": arn("endpoint-config", name)}
+
+    def delete_endpoint_config(self, request: dict) -> dict:
+        self.describe_endpoint_config(request)
+        del self.configs[request["EndpointConfigName"]]
+        self.save_state()
+        return {}
+
+    def list_endpoint_configs(self, request: dict) -> dict:
+        summaries = [
+            {
+                "EndpointConfigName": name,
+                "EndpointConfigArn": arn("endpoint-config", name),
+                "CreationTime": config["CreationTime"],
+            }
+            for name, config in self.configs.items()
+        ]
+        return page(summaries, request, "EndpointConfigs")
+
+    # -- endpoints ----------------------------------------------------------------------
+
+    def create_endpoint(self, request: dict) -> dict:
+        name = check_name(request.get("EndpointName"), "endpointName")
+        if name.lower() in {existing.lower() for existing in self.endpoints}:
+            raise validation(f'Cannot create already existing endpoint "{arn("endpoint", name)}".')
+        config_name = request.get("EndpointConfigName", "")
+        self.describe_endpoint_config({"EndpointConfigName": config_name})
+        endpoint = Endpoint(name=name, config_name=config_name)
+        endpoint.event(f"Creating with configuration {config_name}.")
+        self.endpoints[name] = endpoint
+        self.save_state()
+        endpoint.task = asyncio.create_task(self.bring_up(endpoint))
+        return {"EndpointArn": arn("endpoint", name)}
+
+    def endpoint(self, name: str) -> Endpoint:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise validation(f'Could not find endpoint "{arn("endpoint", name)}".')
+        return endpoint
+
+    def describe_endpoint(self, request: dict) -> dict:
+        endpoint = self.endpoint(request.get("EndpointName", ""))
+        config = self.configs.get(endpoint.config_name, {})
+        variants = []
+        for spec in config.get("ProductionVariants", []):
+            variant = endpoint.variants.get(spec["VariantName"])
+            model = self.models.get(spec["ModelName"], {})
+            summary = {
+                "VariantName": spec["VariantName"],
+                "DeployedImages": [
+                    {"SpecifiedImage": c["Image"], "ResolvedImage": c["Image"]}
+                    for c in (containers_of(model) if model else [])
+                ],
+                "CurrentWeight": variant.weight if variant else 0.0,
+                "DesiredWeight": spec.get("InitialVariantWeight", 1.0),
+            }
+            if spec.get("ServerlessConfig"):
+                summary["CurrentServerlessConfig"] = spec["ServerlessConfig"]
+                summary["DesiredServerlessConfig"] = spec["ServerlessConfig"]
+            else:
+                summary["CurrentInstanceCount"] = len(variant.live_instances()) if variant else 0
+                summary["DesiredInstanceCount"] = (
+                    variant.desired_count if variant else spec["InitialInstanceCount"]
+                )
+            variants.append(summary)
+        answer = {
+            "EndpointName": endpoint.name,
+            "EndpointArn": arn("endpoint", endpoint.name),
+            "EndpointConfigName": endpoint.config_name,
+            "ProductionVariants": variants,
+            "EndpointStatus": endpoint.status,
+            "CreationTime": endpoint.created,
+            "LastModifiedTime": endpoint.modified,
+        }
+        if endpoint.failure_reason:
+            answer["FailureReason"] = endpoint.failure_reason[:1024]
+        capture = config.get("DataCaptureConfig")
+        if capture:
+            answer["DataCaptureConfig"] = {
+                "EnableCapture": capture.get("EnableCapture", True),
+                "CaptureStatus": "Started" if capture.get("EnableCapture", True) else "Stopped",
+                "CurrentSamplingPercentage": capture["InitialSamplingPercentage"],
+                "DestinationS3Uri": capture["DestinationS3Uri"],
+                "KmsKeyId": capture.get("KmsKeyId", ""),
+            }
+        return answer
+
+    def list_endpoints(self, request: dict) -> dict:
+        summaries = [
+            {
+                "EndpointName": endpoint.name,
+                "EndpointArn": arn("endpoint", endpoint.name),
+                "CreationTime": endpoint.created,
+                "LastModifiedTime": endpoint.modified,
+                "EndpointStatus": endpoint.status,
+            }
+            for endpoint in self.endpoints.values()
+            if request.get("NameContains", "").lower() in endpoint.name.lower()
+            and request.get("StatusEquals", endpoint.status) == endpoint.status
+        ]
+        sort_key = {"Name": "EndpointName", "Status": "EndpointStatus"}.get(
+            request.get("SortBy", "CreationTime"), "CreationTime"
+        )
+        summaries.sort(
+            key=lambda summary: summary[sort_key],
+            reverse=request.get("SortOrder", "Descending") == "Descending",
+        )
+        return page(summaries, request, "Endpoints")
+
+    def delete_endpoint(self, request: dict) -> dict:
+        endpoint = self.endpoint(request.get("EndpointName", ""))
+        if endpoint.status == "Deleting":
+            return {}
+        endpoint.status = "Deleting"
+        endpoint.modified = now()
+        endpoint.event("Deleting.")
+        if endpoint.task:
+            endpoint.task.cancel()
+        endpoint.task = asyncio.create_task(self.tear_down(endpoint))
+        return {}
+
+    def update_endpoint(self, request: dict) -> dict:
+        endpoint = self.endpoint(request.get("EndpointName", ""))
+        config_name = request.get("EndpointConfigName", "")
+        self.describe_endpoint_config({"EndpointConfigName": config_name})
+        if endpoint.status != "InService":
+            raise validation(
+                f'Cannot update in-progress endpoint "{arn("endpoint", endpoint.name)}".'
+            )
+        if config_name == endpoint.config_name:
+            raise validation("UpdateEndpoint needs a new endpoint configuration.")
+        endpoint.status = "Updating"
+        endpoint.modified = now()
+        endpoint.event(f"Updating to configuration {config_name}.")
+        endpoint.task = asyncio.create_task(self.update(endpoint, config_name))
+        return {"EndpointArn": arn("endpoint", endpoint.name)}
+
+    # -- bringing instances up and down ------------------------------------------------
+
+    async def bring_up(self, endpoint: Endpoint) -> None:
+        """Start every variant's instances; InService when all answer /ping, else Failed."""
+        try:
+            endpoint.variants = await self.start_variants(endpoint, endpoint.config_name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 (any failure to start is the FailureReason)
+            endpoint.status = "Failed"
+            endpoint.failure_reason = str(error)
+            endpoint.event(f"Failed: {error}")
+        else:
+            endpoint.status = "InService"
+            endpoint.failure_reason = ""
+            endpoint.event("InService.")
+        endpoint.modified = now()
+
+    async def update(self, endpoint: Endpoint, config_name: str) -> None:
+        """Blue/green: start the new fleet, switch traffic, then stop the old one. If the new
+        fleet fails, the old one keeps serving and the reason is kept."""
+        try:
+            new_variants = await self.start_variants(endpoint, config_name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 (a failed update rolls back and says why)
+            endpoint.failure_reason = f"Update to {config_name} failed and was rolled back: {error}"
+            endpoint.event(endpoint.failure_reason)
+        else:
+            old = endpoint.variants
+            endpoint.variants = new_variants
+            endpoint.config_name = config_name
+            endpoint.failure_reason = ""
+            self.save_state()
+            endpoint.event(f"Traffic moved to configuration {config_name}.")
+            await self.stop_variants(old)
+        endpoint.status = "InService"
+        endpoint.modified = now()
+
+    async def tear_down(self, endpoint: Endpoint) -> None:
+        await self.stop_variants(endpoint.variants)
+        endpoint.event("Deleted.")
+        self.endpoints.pop(endpoint.name, None)
+        self.save_state()
+
+    async def stop_variants(self, variants: dict[str, Variant]) -> None:
+        stopping = []
+        for variant in variants.values():
+            if variant.capture:
+                variant.capture.flush()
+            stopping += [self.stop_instance(instance) for instance in variant.instances]
+        await asyncio.gather(*stopping, return_exceptions=True)
+
+    async def start_variants(self, endpoint: Endpoint, config_name: str) -> dict[str, Variant]:
+        config = self.configs[config_name]
+        variants: dict[str, Variant] = {}
+        try:
+            for spec in config["ProductionVariants"]:
+                variant = Variant(
+                    name=spec["VariantName"],
+                    model_name=spec["ModelName"],
+                    weight=float(spec.get("InitialVariantWeight", 1.0)),
+                    instance_type=spec.get("InstanceType", "serverless"),
+                    desired_count=spec.get("InitialInstanceCount", 1),
+                    serverless=spec.get("ServerlessConfig"),
+                )
+                capture = config.get("DataCaptureConfig")
+                if capture:
+                    variant.capture = CaptureWriter(
+                        write_object=self.storage.put,
+                        endpoint=endpoint.name,
+                        variant=variant.name,
+                        config=CaptureConfig.from_api(capture),
+                    )
+                variants[variant.name] = variant
+                starting = [
+                    self.start_instance(endpoint, variant, number)
+                    for number in range(variant.desired_count)
+                ]
+                variant.instances = list(await asyncio.gather(*starting))
+                self.metrics.gauge(
+                    endpoint.name, variant.name, "CurrentInstanceCount", len(variant.instances)
+                )
+        except BaseException:
+            await self.stop_variants(variants)
+            raise
+        return variants
+
+    def model_dirs(self, model_name: str) -> list[Path]:
+        """Each container's artifacts, unpacked once into models/<name>/<index>-<version>, where
+        the version changes with the archive (a re-uploaded model.tar.gz is unpacked afresh)."""
+        model = self.models[model_name]
+        folders = []
+        for index, container in enumerate(containers_of(model)):
+            url = container.get("ModelDataUrl")
+            multi = container.get("Mode") == "MultiModel"
+            archive = self.storage.path_for(url) if url and not multi else None
+            version = "empty"
+            if archive is not None and archive.is_file():
+                stat = archive.stat()
+                version = hashlib.sha256(f"{url}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+                version = version.hexdigest()[:12]
+            folder = self.root / "models" / model_name / f"{index}-{version}"
+            if not folder.exists():
+                if archive is not None:
+                    if not archive.is_file():
+                        raise RuntimeError(
+                            f"Failed to download model data from {url}: no such object. "
+                            "Upload model.tar.gz there, or fix the model's ModelDataUrl."
+                        )
+                    try:
+                        safe_extract(archive, folder)
+                    except StorageError as error:
+                        raise RuntimeError(f"Could not unpack {url}: {error}") from error
+                else:
+                    folder.mkdir(parents=True)
+            folders.append(folder)
+        return folders
+
+    async def start_instance(self, endpoint: Endpoint, variant: Variant, number: int) -> Instance:
+        model = self.models[variant.model_name]
+        # Instances start side by side; the first unpacks the model, the others wait for it.
+        lock = self.unpacking.setdefault(variant.model_name, asyncio.Lock())
+        async with lock:
+            folders = await asyncio.to_thread(self.model_dirs, variant.model_name)
+        containers = []
+        for index, (container, folder) in enumerate(
+            zip(containers_of(model), folders, strict=True)
+        ):
+            hostname = container.get("ContainerHostname") or (
+                "primary" if index == 0 else f"c{index}"
+            )
+            work_dir = (
+                self.root / "instances" / endpoint.name / f"{variant.name}-{number}" / hostname
+            )
+            containers.append(
+                ContainerProcess(
+                    hostname=hostname,
+                    image=container["Image"],
+                    model_dir=folder,
+                    work_dir=work_dir,
+                    environment={k: str(v) for k, v in container.get("Environment", {}).items()},
+                    multi_model=container.get("Mode") == "MultiModel",
+                )
+            )
+        instance = Instance(number=number, containers=containers)
+        try:
+            for container in containers:
+                await self.launch(container)
+        except BaseException:
+            await self.stop_instance(instance)
+            raise
+        for container in containers:
+            instance.watchers.append(
+                asyncio.create_task(self.watch(endpoint, variant, instance, container))
+            )
+        endpoint.event(f"Instance {variant.name}-{number} is up.")
+        return instance
+
+    async def launch(self, container: ContainerProcess) -> None:
+        """Start the container process and wait until /ping answers, or say why it did not."""
+        container.work_dir.mkdir(parents=True, exist_ok=True)
+        failure_file = container.work_dir / "failure-reason"
+        failure_file.unlink(missing_ok=True)
+        self.ports.discard(container.port)
+        container.port = free_port(self.ports)
+        environment = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
+        environment |= container.environment
+        environment |= {
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "SAGEMAKER_BIND_TO_PORT": str(container.port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        if container.multi_model:
+            environment["SAGEMAKER_MULTI_MODEL"] = "true"
+        command = [
+            sys.executable, "-m", "runtime.container",
+            "--image", container.image,
+            "--model-dir", str(container.model_dir),
+            "--port", str(container.port),
+            "--failure-file", str(failure_file),
+        ]  # fmt: skip
+        if container.multi_model:
+            command.append("--multi-model")
+        with container.log_path.open("ab") as log_file:
+            container.process = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=container.work_dir,
+                env=environment,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if container.process.returncode is not None:
+                reason = (
+                    failure_file.read_text() if failure_file.exists() else container.log_tail(5)
+                )
+                raise RuntimeError(f"Container {container.hostname} failed to start: {reason}")
+            try:
+                async with self.session.get(f"{container.url}/ping", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"Container {container.hostname} did not pass its /ping health check "
+                    f"within {self.startup_timeout:.0f} s. Its log ends: {container.log_tail(5)}"
+                )
+            await asyncio.sleep(0.05)
+
+    async def watch(
+        self, endpoint: Endpoint, variant: Variant, instance: Instance, container: ContainerProcess
+    ) -> None:
+        """Restart a container process that dies, with a capped backoff; after RESTART_LIMIT
+        restarts within RESTART_WINDOW the endpoint is Failed, with the process's last words."""
+        while not instance.stopping:
+            process = container.process
+            code = await process.wait()
+            if instance.stopping or container.process is not process:
+                return
+            container.restarts = [t for t in container.restarts if now() - t < RESTART_WINDOW]
+            container.restarts.append(now())
+            endpoint.event(
+                f"Instance {variant.name}-{instance.number} container {container.hostname} "
+                f"exited with code {code}; restarting."
+            )
+            if len(container.restarts) > RESTART_LIMIT:
+                endpoint.status = "Failed"
+                endpoint.failure_reason = (
+                    f"Container {container.hostname} of variant {variant.name} exited "
+                    f"{len(container.restarts)} times in {RESTART_WINDOW / 60:.0f} minutes. "
+                    f"Its log ends: {container.log_tail(5)}"
+                )
+                endpoint.event(endpoint.failure_reason)
+                return
+            await asyncio.sleep(min(0.25 * 2 ** (len(container.restarts) - 1), 10))
+            try:
+                instance.loaded.clear()  # a new process has no multi-model targets loaded
+                await self.launch(container)
+                endpoint.event(f"Container {container.hostname} restarted.")
+            except Exception as error:  # noqa: BLE001 (a failed restart counts as another exit)
+                endpoint.event(f"Restart of {container.hostname} failed: {error}")
+
+    async def stop_instance(self, instance: Instance) -> None:
+        instance.stopping = True
+        for watcher in instance.watchers:
+            watcher.cancel()
+        for container in instance.containers:
+            self.ports.discard(container.port)
+            process = container.process
+            if process is None or process.returncode is not None:
+                continue
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout=5)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+    # -- invocations --------------------------------------------------------------------
+
+    def pick_variant(self, endpoint: Endpoint, target_variant: str) -> Variant:
+        if target_variant:
+            variant = endpoint.variants.get(target_variant)
+            if variant is None:
+                raise ApiError(
+                    "ValidationError",
+                    f"Variant {target_variant} of endpoint {endpoint.name} does not exist.",
+                )
+            return variant
+        candidates = [v for v in endpoint.variants.values() if v.weight > 0 and v.live_instances()]
+        if not candidates:
+            raise ApiError(
+                "ValidationError", f"Endpoint {endpoint.name} has no variant taking traffic."
+            )
+        return self.random.choices(candidates, weights=[v.weight for v in candidates])[0]
+
+    def serving_endpoint(self, name: str) -> Endpoint:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise ApiError("ValidationError", f"Endpoint {name} of account {ACCOUNT} not found.")
+        if endpoint.status not in {"InService", "Updating"}:
+            raise ApiError(
+                "ValidationError",
+                f"Endpoint {name} is {endpoint.status}, not InService; it cannot be invoked.",
+            )
+        return endpoint
+
+    async def invoke(
+        self,
+        name: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> Invocation:
+        """InvokeEndpoint: route to a variant, an instance and a container; relay its answer."""
+        started = time.perf_counter()
+        endpoint = self.serving_endpoint(name)
+        if len(body) > MAX_BODY:
+            raise ApiError(
+                "ValidationError",
+                f"The request body is {len(body)} bytes; the limit is {MAX_BODY} bytes (6 MB).",
+            )
+        variant = self.pick_variant(endpoint, headers.get("target_variant", ""))
+        instances = variant.live_instances()
+        instance = min(instances, key=lambda candidate: candidate.in_flight)
+        model = self.models[variant.model_name]
+        mode = model_mode(model)
+        instance.in_flight += 1
+        model_seconds = 0.0
+        status = 200
+        try:
+            if mode == "multi-model":
+                container, path = await self.target_model(endpoint, variant, instance, headers)
+                answer, model_seconds = await self.call(container, path, body, headers)
+            elif mode == "direct":
+                hostname = headers.get("target_container", "")
+                matches = [c for c in instance.containers if c.hostname == hostname]
+                if not matches:
+                    known = ", ".join(c.hostname for c in instance.containers)
+                    raise ApiError(
+                        "ValidationError",
+                        f"TargetContainerHostname {hostname!r} is not a container of endpoint "
+                        f"{name}; send one of: {known}.",
+                    )
+                answer, model_seconds = await self.call(matches[0], "/invocations", body, headers)
+            else:
+                if headers.get("target_container"):
+                    raise ApiError(
+                        "ValidationError",
+                        "TargetContainerHostname applies only to multi-container endpoints in "
+                        "Direct mode.",
+                    )
+                answer = None
+                request_body, request_headers = body, headers
+                for container in instance.containers:  # Serial: each output feeds the next
+                    answer, seconds = await self.call(
+                        container, "/invocations", request_body, request_headers
+                    )
+                    model_seconds += seconds
+                    request_body = answer.body
+                    request_headers = headers | {"content_type": answer.content_type}
+            result = Invocation(
+                answer.body, answer.content_type, variant.name, answer.custom_attributes
+            )
+        except ApiError as error:
+            status = error.status if error.code != "ModelError" else 500
+            raise
+        finally:
+            instance.in_flight -= 1
+            total = time.perf_counter() - started
+            self.record(endpoint, variant, status, total, model_seconds, len(instances))
+        if variant.capture is not None:
+            variant.capture.offer(
+                request_body=body,
+                request_content_type=headers.get("content_type", ""),
+                response_body=result.body,
+                response_content_type=result.content_type,
+                inference_time=datetime.now(UTC),
+                inference_id=headers.get("inference_id") or None,
+                custom_attributes=headers.get("custom_attributes") or None,
+            )
+        return result
+
+    def record(
+        self,
+        endpoint: Endpoint,
+        variant: Variant,
+        status: int,
+        total: float,
+        model_seconds: float,
+        instance_count: int,
+    ) -> None:
+        metrics, name, variant_name = self.metrics, endpoint.name, variant.name
+        metrics.add(name, variant_name, "Invocations", 1)
+        metrics.add(name, variant_name, "InvocationsPerInstance", 1 / max(instance_count, 1))
+        metrics.add(name, variant_name, "Invocation4XXErrors", 1 if 400 <= status < 500 else 0)
+        metrics.add(name, variant_name, "Invocation5XXErrors", 1 if status >= 500 else 0)
+        if model_seconds:
+            metrics.add(name, variant_name, "ModelLatency", model_seconds * 1e6)
+            metrics.add(name, variant_name, "OverheadLatency", (total - model_seconds) * 1e6)
+
+    async def target_model(
+        self, endpoint: Endpoint, variant: Variant, instance: Instance, headers: dict[str, str]
+    ) -> tuple[ContainerProcess, str]:
+        """Multi-model: make sure TargetModel is loaded on this instance (least recently used
+        models are unloaded beyond the memory budget) and return where to invoke it."""
+        target = headers.get("target_model", "")
+        if not target:
+            raise ApiError("ValidationError", "A multi-model endpoint needs a TargetModel.")
+        container = instance.containers[0]
+        prefix = containers_of(self.models[variant.model_name])[0]["ModelDataUrl"]
+        uri = prefix.rstrip("/") + "/" + target
+        try:
+            archive = self.storage.path_for(uri)
+        except StorageError as error:
+            raise ApiError("ValidationError", f"TargetModel {target!r}: {error}") from error
+        if not archive.is_file():
+            raise ApiError(
+                "ValidationError",
+                f"TargetModel {target} does not exist under {prefix}. "
+                "Upload it there, or pick one of the models listed under the prefix.",
+            )
+        key = hashlib.sha256(target.encode()).hexdigest()[:16]
+        name = f"m-{key}"
+        if target in instance.loaded:
+            instance.loaded.move_to_end(target)
+            self.metrics.add(endpoint.name, variant.name, "ModelCacheHit", 1)
+            return container, f"/models/{name}/invoke"
+        self.metrics.add(endpoint.name, variant.name, "ModelCacheHit", 0)
+        started = time.perf_counter()
+        folder = self.root / "mme" / endpoint.name / variant.name / key
+        if not folder.exists():
+            try:
+                await asyncio.to_thread(safe_extract, archive, folder)
+            except StorageError as error:
+                raise ApiError("ValidationError", f"TargetModel {target}: {error}") from error
+        size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+        while instance.loaded and sum(instance.loaded.values()) + size > self.multi_model_budget:
+            evicted, _ = instance.loaded.popitem(last=False)
+            evicted_name = "m-" + hashlib.sha256(evicted.encode()).hexdigest()[:16]
+            async with self.session.delete(f"{container.url}/models/{evicted_name}"):
+                pass
+            endpoint.event(f"Unloaded {evicted} from {variant.name}-{instance.number} (LRU).")
+        payload = {"model_name": name, "url": str(folder)}
+        async with self.session.post(f"{container.url}/models", json=payload) as answer:
+            if answer.status not in {200, 409}:
+                message = (await answer.json()).get("message", "")
+                raise ApiError(
+                    "ModelError",
+                    f"Received server error ({answer.status}) from model with message "
+                    f'"{message}" loading {target}.',
+                    status=424,
+                    OriginalStatusCode=answer.status,
+                    OriginalMessage=message,
+                )
+        instance.loaded[target] = size
+        self.metrics.add(
+            endpoint.name, variant.name, "ModelLoadingTime", (time.perf_counter() - started) * 1e6
+        )
+        self.metrics.gauge(endpoint.name, variant.name, "LoadedModelCount", len(instance.loaded))
+        return container, f"/models/{name}/invoke"
+
+    async def call(
+        self, container: ContainerProcess, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[Invocation, float]:
+        """One request to one container; its non-2xx answers become SageMaker's ModelError."""
+        forwarded = {"Content-Type": headers.get("content_type") or "application/octet-stream"}
+        if headers.get("accept"):
+            forwarded["Accept"] = headers["accept"]
+        if headers.get("custom_attributes"):
+            forwarded["X-Amzn-SageMaker-Custom-Attributes"] = headers["custom_attributes"]
+        if headers.get("target_model"):
+            forwarded["X-Amzn-SageMaker-Target-Model"] = headers["target_model"]
+        started = time.perf_counter()
+        try:
+            async with self.session.post(
+                f"{container.url}{path}",
+                data=body,
+                headers=forwarded,
+                timeout=aiohttp.ClientTimeout(total=self.invocation_timeout),
+            ) as answer:
+                payload = await answer.read()
+                seconds = time.perf_counter() - started
+                if answer.status >= 300:
+                    message = payload.decode(errors="replace")[:1024]
+                    kind = "client" if answer.status < 500 else "server"
+                    raise ApiError(
+                        "ModelError",
+                        f"Received {kind} error ({answer.status}) from {container.hostname} with "
+                        f'message "{message}". See the endpoint\'s logs in the portal.',
+                        status=424,
+                        OriginalStatusCode=answer.status,
+                        OriginalMessage=message,
+                    )
+                return (
+                    Invocation(
+                        payload,
+                        answer.headers.get("Content-Type", "application/octet-stream"),
+                        "",
+                        answer.headers.get("X-Amzn-SageMaker-Custom-Attributes", ""),
+                    ),
+                    seconds,
+                )
+        except TimeoutError as error:
+            raise ApiError(
+                "ModelError",
+                f"Your invocation timed out while waiting for a response from container "
+                f"{container.hostname}: no answer within {self.invocation_timeout:.0f} s.",
+                status=424,
+                OriginalStatusCode=504,
+                OriginalMessage="timed out",
+            ) from error
+        except aiohttp.ClientError as error:
+            raise ApiError(
+                "ModelError",
+                f"Container {container.hostname} stopped while answering ({error}). The runtime "
+                "restarts it; retry the request.",
+                status=424,
+                OriginalStatusCode=502,
+                OriginalMessage=str(error),
+            ) from error
+
+    async def invoke_stream(
+        self, name: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[Variant, ContainerProcess, aiohttp.ClientResponse]:
+        """InvokeEndpointWithResponseStream: open a streamed answer from one container. The
+        caller reads chunks from the returned response and must release it."""
+        endpoint = self.serving_endpoint(name)
+        if len(body) > MAX_BODY:
+            raise ApiError("ValidationError", f"The request body is over {MAX_BODY} bytes.")
+        variant = self.pick_variant(endpoint, headers.get("target_variant", ""))
+        model = self.models[variant.model_name]
+        if model_mode(model) not in {"single", "direct"}:
+            raise ApiError(
+                "ValidationError",
+                "Response streaming needs a single-container or Direct multi-container endpoint.",
+            )
+        instance = min(variant.live_instances(), key=lambda candidate: candidate.in_flight)
+        container = instance.containers[0]
+        if model_mode(model) == "direct":
+            matches = [
+                c for c in instance.containers if c.hostname == headers.get("target_container")
+            ]
+            if not matches:
+                raise ApiError("ValidationError", "TargetContainerHostname names no container.")
+            container = matches[0]
+        forwarded = {
+            "Content-Type": headers.get("content_type") or "application/json",
+            "X-Portal-Stream": "1",
+        }
+        if headers.get("accept"):
+            forwarded["Accept"] = headers["accept"]
+        answer = await self.session.post(
+            f"{container.url}/invocations",
+            data=body,
+            headers=forwarded,
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=self.invocation_timeout),
+        )
+        if answer.status >= 300:
+            message = (await answer.read()).decode(errors="replace")[:1024]
+            answer.release()
+            kind = "client" if answer.status < 500 else "server"
+            raise ApiError(
+                "ModelError",
+                f"Received {kind} error ({answer.status}) from {container.hostname} with message "
+                f'"{message}".',
+                status=424,
+                OriginalStatusCode=answer.status,
+                OriginalMessage=message,
+            )
+        self.metrics.add(endpoint.name, variant.name, "Invocations", 1)
+        return variant, container, answer
+
+    def logs(self, name: str, lines: int = 200) -> list[dict]:
+        """Each container process's log tail, for the endpoint's page in the portal."""
+        endpoint = self.endpoint(name)
+        return [
+            {
+                "variant": variant.name,
+                "instance": instance.number,
+                "container": container.hostname,
+                "log": container.log_tail(lines),
+            }
+            for variant in endpoint.variants.values()
+            for instance in variant.instances
+            for container in instance.containers
+        ]
+
+    def remove_workspace(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def page(items: list[dict], request: dict, key: str) -> dict:
+    """One page of a List* answer: MaxResults (1-100, default 10) and an opaque NextToken."""
+    maximum = request.get("MaxResults", 10)
+    if not isinstance(maximum, int) or not 1 <= maximum <= 100:
+        raise validation("MaxResults must be 1 to 100.")
+    try:
+        offset = int(request.get("NextToken") or 0)
+    except ValueError as error:
+        raise validation("NextToken is not one this runtime gave out.") from error
+    answer: dict = {key: items[offset : offset + maximum]}
+    if offset + maximum < len(items):
+        answer["NextToken"] = str(offset + maximum)
+    return answer
