@@ -258,6 +258,12 @@ LOCAL_RUNTIME_STARTUP_TIMEOUT = float(os.environ.get("LOCAL_RUNTIME_STARTUP_TIME
 LOCAL_RUNTIME_INVOCATION_TIMEOUT = float(os.environ.get("LOCAL_RUNTIME_INVOCATION_TIMEOUT", "60"))
 # Each instance is a process: keep variants small on a laptop.
 LOCAL_RUNTIME_MAX_INSTANCES = int(os.environ.get("LOCAL_RUNTIME_MAX_INSTANCES", "4"))
+# A serverless endpoint without provisioned concurrency stops its process after this idle time.
+LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS = float(
+    os.environ.get("LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS", "300")
+)
+# How often the autoscaling controller evaluates target-tracking policies (CloudWatch: 60 s).
+LOCAL_RUNTIME_AUTOSCALING_PERIOD = float(os.environ.get("LOCAL_RUNTIME_AUTOSCALING_PERIOD", "60"))
 
 # How long /healthz waits for each dependency before calling it unreachable.
 HEALTHZ_TIMEOUT_SECONDS = float(os.environ.get("HEALTHZ_TIMEOUT_SECONDS", "2"))

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -18,7 +19,7 @@ import shutil
 import socket
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,10 +158,23 @@ class Variant:
     serverless: dict | None
     instances: list[Instance] = field(default_factory=list)
     capture: CaptureWriter | None = None
-    turn: int = 0
+    active: int = 0  # requests in flight, for serverless MaxConcurrency
+    last_used: float = field(default_factory=now)
+    cold_start: asyncio.Lock = field(default_factory=asyncio.Lock)
+    recent: deque = field(default_factory=lambda: deque(maxlen=100_000))  # invocation times
+    last_scale_out: float = 0.0
+    last_scale_in: float = 0.0
 
     def live_instances(self) -> list[Instance]:
         return [instance for instance in self.instances if not instance.stopping]
+
+    @property
+    def scales_to_zero(self) -> bool:
+        """Serverless without provisioned concurrency: no process while nobody calls."""
+        return bool(self.serverless) and not self.serverless.get("ProvisionedConcurrency")
+
+    def next_number(self) -> int:
+        return max((instance.number for instance in self.instances), default=-1) + 1
 
 
 @dataclass
@@ -203,6 +217,8 @@ class Host:
         invocation_timeout: float = 60.0,
         max_instances: int = 4,
         multi_model_budget_bytes: int = 512 * 1024 * 1024,
+        serverless_idle_seconds: float = 300.0,
+        autoscaling_period: float = 60.0,
     ):
         self.root = root
         self.storage = storage
@@ -210,6 +226,13 @@ class Host:
         self.invocation_timeout = invocation_timeout
         self.max_instances = max_instances
         self.multi_model_budget = multi_model_budget_bytes
+        self.serverless_idle = serverless_idle_seconds
+        self.autoscaling_period = autoscaling_period
+        self.housekeeping_seconds = min(5.0, serverless_idle_seconds / 2, autoscaling_period / 2)
+        self.scalable_targets: dict[str, dict] = {}  # "resource|dimension" -> target
+        self.policies: dict[str, dict] = {}  # "name|resource|dimension" -> policy
+        self.activities: list[dict] = []
+        self.last_autoscale = 0.0
         self.models: dict[str, dict] = {}
         self.configs: dict[str, dict] = {}
         self.endpoints: dict[str, Endpoint] = {}
@@ -232,6 +255,8 @@ class Host:
         saved = self.load_state()
         self.models = saved.get("models", {})
         self.configs = saved.get("configs", {})
+        self.scalable_targets = saved.get("scalable_targets", {})
+        self.policies = saved.get("policies", {})
         for name, data in saved.get("endpoints", {}).items():
             endpoint = Endpoint(name=name, config_name=data["config"], created=data["created"])
             endpoint.event("The runtime restarted; bringing the endpoint back up.")
@@ -239,16 +264,39 @@ class Host:
             endpoint.task = asyncio.create_task(self.bring_up(endpoint))
 
     async def keep_house(self) -> None:
-        """Every few seconds: write captured records that have waited long enough."""
+        """Every few seconds: write captured records that have waited long enough, scale idle
+        serverless variants to zero, and run the autoscaling controller when it is due."""
         while True:
-            await asyncio.sleep(5)
+            await asyncio.sleep(self.housekeeping_seconds)
             for endpoint in list(self.endpoints.values()):
                 for variant in list(endpoint.variants.values()):
-                    if variant.capture is not None:
-                        try:
+                    try:
+                        if variant.capture is not None:
                             await asyncio.to_thread(variant.capture.flush_if_due)
-                        except Exception:  # a storage hiccup must not stop the loop
-                            log.exception("capture flush failed for %s", endpoint.name)
+                        await self.scale_to_zero_if_idle(endpoint, variant)
+                    except Exception:  # one endpoint's trouble must not stop the loop
+                        log.exception("housekeeping failed for %s", endpoint.name)
+            if time.monotonic() - self.last_autoscale >= self.autoscaling_period:
+                self.last_autoscale = time.monotonic()
+                try:
+                    await self.autoscale()
+                except Exception:  # the controller runs again next period
+                    log.exception("autoscaling failed")
+
+    async def scale_to_zero_if_idle(self, endpoint: Endpoint, variant: Variant) -> None:
+        idle = now() - variant.last_used
+        if (
+            variant.scales_to_zero
+            and variant.live_instances()
+            and variant.active == 0
+            and idle >= self.serverless_idle
+            and endpoint.status == "InService"
+        ):
+            stopping, variant.instances = variant.instances, []
+            for instance in stopping:
+                await self.stop_instance(instance)
+            self.metrics.gauge(endpoint.name, variant.name, "CurrentInstanceCount", 0)
+            endpoint.event(f"{variant.name} scaled to zero after {idle:.0f} s without requests.")
 
     async def stop(self) -> None:
         """Stop every model process (SIGTERM, then SIGKILL after 5 s) and close the client."""
@@ -279,6 +327,8 @@ class Host:
         state = {
             "models": self.models,
             "configs": self.configs,
+            "scalable_targets": self.scalable_targets,
+            "policies": self.policies,
             "endpoints": {
                 name: {"config": endpoint.config_name, "created": endpoint.created}
                 for name, endpoint in self.endpoints.items()
@@ -648,7 +698,12 @@ class Host:
                     model_name=spec["ModelName"],
                     weight=float(spec.get("InitialVariantWeight", 1.0)),
                     instance_type=spec.get("InstanceType", "serverless"),
-                    desired_count=spec.get("InitialInstanceCount", 1),
+                    # A serverless variant keeps one warm process only with provisioned
+                    # concurrency; otherwise its first request starts one (a cold start).
+                    desired_count=spec.get(
+                        "InitialInstanceCount",
+                        1 if spec.get("ServerlessConfig", {}).get("ProvisionedConcurrency") else 0,
+                    ),
                     serverless=spec.get("ServerlessConfig"),
                 )
                 capture = config.get("DataCaptureConfig")
@@ -859,7 +914,11 @@ class Host:
                     f"Variant {target_variant} of endpoint {endpoint.name} does not exist.",
                 )
             return variant
-        candidates = [v for v in endpoint.variants.values() if v.weight > 0 and v.live_instances()]
+        candidates = [
+            v
+            for v in endpoint.variants.values()
+            if v.weight > 0 and (v.live_instances() or v.serverless)
+        ]
         if not candidates:
             raise ApiError(
                 "ValidationError", f"Endpoint {endpoint.name} has no variant taking traffic."
@@ -892,8 +951,62 @@ class Host:
                 f"The request body is {len(body)} bytes; the limit is {MAX_BODY} bytes (6 MB).",
             )
         variant = self.pick_variant(endpoint, headers.get("target_variant", ""))
+        if variant.serverless:
+            if len(body) > SERVERLESS_MAX_BODY:
+                raise ApiError(
+                    "ValidationError",
+                    f"The request body is {len(body)} bytes; serverless endpoints take at most "
+                    f"{SERVERLESS_MAX_BODY} bytes (4 MB).",
+                )
+            limit = variant.serverless["MaxConcurrency"]
+            if variant.active >= limit:
+                self.metrics.add(endpoint.name, variant.name, "Invocation4XXErrors", 1)
+                raise ApiError(
+                    "ThrottlingException",
+                    f"Rate exceeded: endpoint {name} already serves {limit} concurrent requests, "
+                    "its MaxConcurrency. Retry with backoff, or raise MaxConcurrency.",
+                    status=429,
+                )
+        variant.active += 1
+        variant.last_used = now()
+        try:
+            return await self.invoke_variant(endpoint, variant, body, headers, started)
+        finally:
+            variant.active -= 1
+            variant.last_used = now()
+
+    async def ready_instance(self, endpoint: Endpoint, variant: Variant) -> Instance:
+        """The least busy live instance; for a serverless variant at zero, a cold start whose
+        duration is recorded as ModelSetupTime. Concurrent first requests share one start."""
+        if not variant.live_instances():
+            if not variant.serverless:
+                raise ApiError(
+                    "ModelNotReadyException",
+                    f"Variant {variant.name} has no running instance; retry shortly.",
+                    status=429,
+                )
+            async with variant.cold_start:
+                if not variant.live_instances():
+                    started = time.perf_counter()
+                    instance = await self.start_instance(endpoint, variant, variant.next_number())
+                    variant.instances = [*variant.live_instances(), instance]
+                    setup = time.perf_counter() - started
+                    self.metrics.add(endpoint.name, variant.name, "ModelSetupTime", setup * 1e6)
+                    self.metrics.gauge(endpoint.name, variant.name, "CurrentInstanceCount", 1)
+                    endpoint.event(f"Cold start of {variant.name} took {setup:.2f} s.")
+        return min(variant.live_instances(), key=lambda candidate: candidate.in_flight)
+
+    async def invoke_variant(
+        self,
+        endpoint: Endpoint,
+        variant: Variant,
+        body: bytes,
+        headers: dict[str, str],
+        started: float,
+    ) -> Invocation:
+        name = endpoint.name
+        instance = await self.ready_instance(endpoint, variant)
         instances = variant.live_instances()
-        instance = min(instances, key=lambda candidate: candidate.in_flight)
         model = self.models[variant.model_name]
         mode = model_mode(model)
         instance.in_flight += 1
@@ -962,6 +1075,7 @@ class Host:
         instance_count: int,
     ) -> None:
         metrics, name, variant_name = self.metrics, endpoint.name, variant.name
+        variant.recent.append(now())
         metrics.add(name, variant_name, "Invocations", 1)
         metrics.add(name, variant_name, "InvocationsPerInstance", 1 / max(instance_count, 1))
         metrics.add(name, variant_name, "Invocation4XXErrors", 1 if 400 <= status < 500 else 0)
@@ -1141,6 +1255,273 @@ class Host:
             )
         self.metrics.add(endpoint.name, variant.name, "Invocations", 1)
         return variant, container, answer
+
+    # -- autoscaling (Application Auto Scaling's API and a target-tracking controller) -------
+
+    def scaling_variant(self, resource_id: str) -> tuple[str, str]:
+        match = re.fullmatch(r"endpoint/([^/]+)/variant/([^/]+)", resource_id or "")
+        if not match:
+            raise validation(
+                f"ResourceId {resource_id!r} must look like endpoint/<EndpointName>/variant/"
+                "<VariantName>."
+            )
+        return match.group(1), match.group(2)
+
+    def check_dimension(self, request: dict) -> str:
+        dimension = request.get("ScalableDimension")
+        if request.get("ServiceNamespace") != "sagemaker":
+            raise validation("ServiceNamespace must be sagemaker.")
+        if dimension != "sagemaker:variant:DesiredInstanceCount":
+            raise validation(
+                "The local runtime scales sagemaker:variant:DesiredInstanceCount only."
+            )
+        return dimension
+
+    def register_scalable_target(self, request: dict) -> dict:
+        dimension = self.check_dimension(request)
+        resource = request.get("ResourceId", "")
+        endpoint_name, variant_name = self.scaling_variant(resource)
+        key = f"{resource}|{dimension}"
+        existing = self.scalable_targets.get(key, {})
+        minimum = request.get("MinCapacity", existing.get("MinCapacity"))
+        maximum = request.get("MaxCapacity", existing.get("MaxCapacity"))
+        if minimum is None or maximum is None:
+            raise validation("MinCapacity and MaxCapacity are required on first registration.")
+        if not 0 <= minimum <= maximum:
+            raise validation("MinCapacity must be at least 0 and at most MaxCapacity.")
+        if maximum > self.max_instances:
+            raise validation(
+                f"MaxCapacity {maximum} is over the local runtime's {self.max_instances} "
+                "instances per variant."
+            )
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None or variant_name not in endpoint.variants:
+            raise validation(f"No variant {variant_name} on endpoint {endpoint_name}.")
+        self.scalable_targets[key] = {
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": resource,
+            "ScalableDimension": dimension,
+            "MinCapacity": minimum,
+            "MaxCapacity": maximum,
+            "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/local-autoscaling",
+            "CreationTime": existing.get("CreationTime", now()),
+        }
+        self.save_state()
+        return {
+            "ScalableTargetARN": f"arn:aws:application-autoscaling:{REGION}:{ACCOUNT}:"
+            f"scalable-target/{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+        }
+
+    def deregister_scalable_target(self, request: dict) -> dict:
+        key = f"{request.get('ResourceId')}|{self.check_dimension(request)}"
+        if self.scalable_targets.pop(key, None) is None:
+            raise ApiError("ObjectNotFoundException", "No scalable target found.")
+        for name in [name for name in self.policies if name.endswith(f"|{key}")]:
+            del self.policies[name]
+        self.save_state()
+        return {}
+
+    def describe_scalable_targets(self, request: dict) -> dict:
+        wanted = set(request.get("ResourceIds") or [])
+        targets = [
+            t for t in self.scalable_targets.values() if not wanted or t["ResourceId"] in wanted
+        ]
+        return {"ScalableTargets": targets}
+
+    def put_scaling_policy(self, request: dict) -> dict:
+        dimension = self.check_dimension(request)
+        resource = request.get("ResourceId", "")
+        target_key = f"{resource}|{dimension}"
+        if target_key not in self.scalable_targets:
+            raise ApiError(
+                "ObjectNotFoundException",
+                f"No scalable target registered for {resource}; call RegisterScalableTarget first.",
+            )
+        if request.get("PolicyType", "StepScaling") != "TargetTrackingScaling":
+            raise validation("The local runtime runs TargetTrackingScaling policies only.")
+        configuration = request.get("TargetTrackingScalingPolicyConfiguration") or {}
+        target_value = configuration.get("TargetValue")
+        if not isinstance(target_value, int | float) or target_value <= 0:
+            raise validation("TargetTrackingScalingPolicyConfiguration.TargetValue must be > 0.")
+        metric = self.policy_metric(configuration)
+        if metric not in {"InvocationsPerInstance", "ApproximateBacklogSizePerInstance"}:
+            raise validation(
+                "The local runtime tracks SageMakerVariantInvocationsPerInstance or the custom "
+                "metric ApproximateBacklogSizePerInstance."
+            )
+        name = request.get("PolicyName", "")
+        if not 1 <= len(name) <= 256:
+            raise validation("PolicyName must be 1 to 256 characters.")
+        policy_arn = (
+            f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:scalingPolicy:local:resource/sagemaker/"
+            f"{resource}:policyName/{name}"
+        )
+        self.policies[f"{name}|{target_key}"] = {
+            **{
+                key: request[key]
+                for key in (
+                    "PolicyName",
+                    "ServiceNamespace",
+                    "ResourceId",
+                    "ScalableDimension",
+                    "PolicyType",
+                )
+            },
+            "TargetTrackingScalingPolicyConfiguration": configuration,
+            "PolicyARN": policy_arn,
+            "Alarms": [],
+            "CreationTime": now(),
+        }
+        self.save_state()
+        return {"PolicyARN": policy_arn, "Alarms": []}
+
+    @staticmethod
+    def policy_metric(configuration: dict) -> str:
+        predefined = configuration.get("PredefinedMetricSpecification", {})
+        if predefined.get("PredefinedMetricType") == "SageMakerVariantInvocationsPerInstance":
+            return "InvocationsPerInstance"
+        return configuration.get("CustomizedMetricSpecification", {}).get("MetricName", "")
+
+    def delete_scaling_policy(self, request: dict) -> dict:
+        dimension = self.check_dimension(request)
+        key = f"{request.get('PolicyName')}|{request.get('ResourceId')}|{dimension}"
+        if self.policies.pop(key, None) is None:
+            raise ApiError("ObjectNotFoundException", "No scaling policy found.")
+        self.save_state()
+        return {}
+
+    def describe_scaling_policies(self, request: dict) -> dict:
+        resource = request.get("ResourceId")
+        policies = [
+            p for p in self.policies.values() if not resource or p["ResourceId"] == resource
+        ]
+        return {"ScalingPolicies": policies}
+
+    def describe_scaling_activities(self, request: dict) -> dict:
+        resource = request.get("ResourceId")
+        activities = [a for a in self.activities if not resource or a["ResourceId"] == resource]
+        maximum = request.get("MaxResults", 50)
+        if not isinstance(maximum, int) or not 1 <= maximum <= 50:
+            raise validation("MaxResults must be 1 to 50.")
+        offset = int(request.get("NextToken") or 0)
+        newest_first = list(reversed(activities))
+        answer: dict = {"ScalingActivities": newest_first[offset : offset + maximum]}
+        if offset + maximum < len(newest_first):
+            answer["NextToken"] = str(offset + maximum)
+        return answer
+
+    def invocations_per_instance(self, variant: Variant) -> float:
+        """Invocations per instance per minute over the last controller period."""
+        window = max(self.autoscaling_period, 1.0)
+        horizon = now() - window
+        count = sum(1 for moment in variant.recent if moment >= horizon)
+        return count * (60.0 / window) / max(len(variant.live_instances()), 1)
+
+    async def autoscale(self) -> None:
+        """Target tracking: for each registered variant, the capacity that brings each policy's
+        metric to its target, within min and max, after the cooldowns. Every change is a
+        scaling activity, as DescribeScalingActivities reports."""
+        for key, target in list(self.scalable_targets.items()):
+            endpoint_name, variant_name = self.scaling_variant(target["ResourceId"])
+            endpoint = self.endpoints.get(endpoint_name)
+            if endpoint is None or endpoint.status != "InService":
+                continue
+            variant = endpoint.variants.get(variant_name)
+            if variant is None:
+                continue
+            current = variant.desired_count
+            desired, causes = current, []
+            scale_out_cooldown = scale_in_cooldown = 300  # SageMaker's defaults
+            for policy in [p for name, p in self.policies.items() if name.endswith(f"|{key}")]:
+                configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+                metric = self.policy_metric(configuration)
+                if metric == "InvocationsPerInstance":
+                    value = self.invocations_per_instance(variant)
+                else:
+                    value = self.backlog_per_instance(endpoint, variant)
+                goal = configuration["TargetValue"]
+                wanted = math.ceil(max(current, 1) * value / goal) if value > 0 else 0
+                if value > 0 and current == 0:
+                    wanted = max(wanted, 1)
+                scale_in_allowed = not configuration.get("DisableScaleIn", False)
+                if wanted < current and not scale_in_allowed:
+                    wanted = current
+                if wanted != current:
+                    causes.append(
+                        f"{metric} was {value:.1f} against the target {goal:g} of policy "
+                        f"{policy['PolicyName']}"
+                    )
+                desired = max(desired, wanted) if wanted > current else min(desired, wanted)
+                scale_out_cooldown = configuration.get("ScaleOutCooldown", 300)
+                scale_in_cooldown = configuration.get("ScaleInCooldown", 300)
+            desired = min(max(desired, target["MinCapacity"]), target["MaxCapacity"])
+            if desired > current and now() - variant.last_scale_out < scale_out_cooldown:
+                continue
+            if desired < current and now() - variant.last_scale_in < scale_in_cooldown:
+                continue
+            if desired != current:
+                cause = (
+                    "; ".join(causes)
+                    or f"capacity kept within {target['MinCapacity']}-{target['MaxCapacity']}"
+                )
+                await self.scale(endpoint, variant, key, desired, cause)
+
+    def backlog_per_instance(self, endpoint: Endpoint, variant: Variant) -> float:
+        queue = getattr(endpoint, "async_queue", None)
+        if queue is None:
+            return 0.0
+        return queue.backlog() / max(len(variant.live_instances()), 1)
+
+    async def scale(
+        self, endpoint: Endpoint, variant: Variant, key: str, desired: int, cause: str
+    ) -> None:
+        current = len(variant.live_instances())
+        resource, dimension = key.split("|")
+        activity = {
+            "ActivityId": hashlib.sha256(f"{key}{now()}".encode()).hexdigest()[:32],
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": resource,
+            "ScalableDimension": dimension,
+            "Description": f"Setting desired instance count to {desired}.",
+            "Cause": cause,
+            "StartTime": now(),
+            "StatusCode": "InProgress",
+            "Details": json.dumps({"From": current, "To": desired}),
+        }
+        self.activities.append(activity)
+        del self.activities[:-1000]
+        try:
+            if desired > current:
+                variant.last_scale_out = now()
+                started = [
+                    await self.start_instance(endpoint, variant, variant.next_number() + offset)
+                    for offset in range(desired - current)
+                ]
+                variant.instances = [*variant.live_instances(), *started]
+            else:
+                variant.last_scale_in = now()
+                live = sorted(variant.live_instances(), key=lambda instance: instance.number)
+                keep, remove = live[:desired], live[desired:]
+                variant.instances = keep
+                for instance in remove:
+                    await self.stop_instance(instance)
+            variant.desired_count = desired
+            activity["StatusCode"] = "Successful"
+            activity["StatusMessage"] = f"Successfully set desired instance count to {desired}."
+        except Exception as error:  # noqa: BLE001 (a failed scaling is an activity, not a crash)
+            activity["StatusCode"] = "Failed"
+            activity["StatusMessage"] = str(error)
+        activity["EndTime"] = now()
+        self.metrics.gauge(
+            endpoint.name, variant.name, "CurrentInstanceCount", len(variant.live_instances())
+        )
+        endpoint.event(
+            f"Scaling {variant.name} from {current} to {desired}: "
+            f"{activity['StatusCode']}. Cause: {cause}."
+        )
+        queue = getattr(endpoint, "async_queue", None)
+        if queue is not None:
+            queue.capacity_changed()
 
     def logs(self, name: str, lines: int = 200) -> list[dict]:
         """Each container process's log tail, for the endpoint's page in the portal."""

@@ -37,6 +37,17 @@ CONTROL_OPERATIONS = {
     "UpdateEndpoint": "update_endpoint",
     "ListEndpoints": "list_endpoints",
 }
+# Application Auto Scaling, the same protocol under another target prefix.
+SCALING_OPERATIONS = {
+    "RegisterScalableTarget": "register_scalable_target",
+    "DeregisterScalableTarget": "deregister_scalable_target",
+    "DescribeScalableTargets": "describe_scalable_targets",
+    "PutScalingPolicy": "put_scaling_policy",
+    "DeleteScalingPolicy": "delete_scaling_policy",
+    "DescribeScalingPolicies": "describe_scaling_policies",
+    "DescribeScalingActivities": "describe_scaling_activities",
+}
+SERVICES = {"SageMaker": CONTROL_OPERATIONS, "AnyScaleFrontendService": SCALING_OPERATIONS}
 # SageMaker Runtime's request headers, by the names the host uses.
 HEADERS = {
     "content_type": "Content-Type",
@@ -89,11 +100,12 @@ async def ping(request: web.Request) -> web.Response:
 
 
 async def control(request: web.Request) -> web.Response:
-    """SageMaker's control plane, awsJson1.1: the operation is named by X-Amz-Target."""
+    """SageMaker's control plane and Application Auto Scaling, both awsJson1.1: the service and
+    operation are named by X-Amz-Target."""
     target = request.headers.get("X-Amz-Target", "")
-    operation = target.removeprefix("SageMaker.")
-    method = CONTROL_OPERATIONS.get(operation)
-    if not target.startswith("SageMaker.") or method is None:
+    service, _, operation = target.partition(".")
+    method = SERVICES.get(service, {}).get(operation)
+    if method is None:
         error = ApiError(
             "UnknownOperationException", f"The local runtime does not serve {target!r}."
         )

@@ -97,10 +97,14 @@ def start_runtime(port: int, dirs: dict[str, Path], **variables: str) -> subproc
 
 
 @pytest.fixture
-def runtime_url(settings: object, runtime_dirs: dict[str, Path]) -> Iterator[str]:
-    """A real local runtime process (`manage.py runtime`) on a free port, stopped afterwards."""
+def runtime_url(
+    settings: object, runtime_dirs: dict[str, Path], request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A real local runtime process (`manage.py runtime`) on a free port, stopped afterwards.
+    `@pytest.mark.runtime_env(NAME="value")` sets its environment (short timers in tests)."""
+    marker = request.node.get_closest_marker("runtime_env")
     port = free_port()
-    process = start_runtime(port, runtime_dirs)
+    process = start_runtime(port, runtime_dirs, **(marker.kwargs if marker else {}))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{url}/ping")

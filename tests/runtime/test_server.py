@@ -50,5 +50,5 @@ def test_unknown_endpoint_is_a_sagemaker_validation_error(runtime_url) -> None:
     )
 
     assert status == 400
-    assert headers["x-amzn-ErrorType"].startswith("ValidationError:")
-    assert json.loads(body)["message"] == "Endpoint nope of account local not found."
+    assert headers["x-amzn-ErrorType"] == "ValidationError"
+    assert json.loads(body)["message"] == "Endpoint nope of account 000000000000 not found."

@@ -32,5 +32,7 @@ class Command(BaseCommand):
             startup_timeout=settings.LOCAL_RUNTIME_STARTUP_TIMEOUT,
             invocation_timeout=settings.LOCAL_RUNTIME_INVOCATION_TIMEOUT,
             max_instances=settings.LOCAL_RUNTIME_MAX_INSTANCES,
+            serverless_idle_seconds=settings.LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS,
+            autoscaling_period=settings.LOCAL_RUNTIME_AUTOSCALING_PERIOD,
         )
         web.run_app(app, host=host, port=port, print=None, access_log=None)
