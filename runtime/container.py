@@ -58,8 +58,10 @@ async def stream(request: web.Request, model: Image, arguments: tuple) -> web.St
     stop = threading.Event()
 
     def produce() -> None:
-        chunks = model.invoke_stream(*arguments)
+        chunks = None
         try:
+            # Created inside the try: an image may refuse a request as soon as it is asked.
+            chunks = model.invoke_stream(*arguments)
             for chunk in chunks:
                 if stop.is_set():
                     break
@@ -71,7 +73,8 @@ async def stream(request: web.Request, model: Image, arguments: tuple) -> web.St
             failure = ModelError(500, f"{type(error).__name__}: {error}")
             loop.call_soon_threadsafe(queue.put_nowait, ("error", failure))
         finally:
-            chunks.close()
+            if chunks is not None:
+                chunks.close()
 
     producer = loop.run_in_executor(request.app["executor"], produce)
     kind, value = await queue.get()
