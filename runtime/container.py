@@ -12,8 +12,10 @@ multi-model container API instead (`/models`, `/models/{name}/invoke`).
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -178,7 +180,29 @@ def build_app(image: str, model_dir: Path, multi_model: bool) -> web.Application
     return app
 
 
+def die_with_parent() -> None:
+    """A container must not outlive the runtime that started it (a killed runtime would leave
+    orphans holding ports and memory). Linux tells us at once; elsewhere a watchdog polls."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            sys.exit(0)
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watchdog, daemon=True, name="parent-watchdog").start()
+
+
 def main() -> None:
+    die_with_parent()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", required=True)
     parser.add_argument("--model-dir", type=Path, required=True)

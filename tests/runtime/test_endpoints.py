@@ -345,3 +345,53 @@ def test_update_moves_traffic_to_a_new_config_and_delete_stops_everything(aws, r
     assert json.loads(answer["Body"].read())["predictions"][0] == pytest.approx(5)
     with pytest.raises(AssertionError):
         container_pid(runtime_dirs, "versions")
+
+
+def test_runtime_restart_brings_endpoints_back_and_leaves_no_orphans(runtime_dirs, monkeypatch):
+    import boto3
+
+    from tests.conftest import free_port, start_runtime, wait_for_http
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    artifacts.write(
+        runtime_dirs["s3"], "s3://models/iris/model.tar.gz", artifacts.iris_like_classifier()
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_runtime(port, runtime_dirs)
+    try:
+        wait_for_http(f"{url}/ping")
+        sagemaker = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1")
+        deploy(
+            sagemaker,
+            "durable",
+            {
+                "PrimaryContainer": {
+                    "Image": "sklearn",
+                    "ModelDataUrl": "s3://models/iris/model.tar.gz",
+                }
+            },
+        )
+        first_pid = container_pid(runtime_dirs, "durable")
+
+        process.kill()  # no goodbye: the runtime's children must notice on their own
+        process.wait()
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{first_pid}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        orphan_left = os.path.exists(f"/proc/{first_pid}")
+        process = start_runtime(port, runtime_dirs)
+        wait_for_http(f"{url}/ping")
+        described = wait_for(sagemaker, "durable")
+        answer = runtime.invoke_endpoint(
+            EndpointName="durable", ContentType="text/csv", Body=b"9,1"
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+    assert not orphan_left
+    assert described["EndpointStatus"] == "InService"
+    assert answer["Body"].read() == b'{"predictions": [1]}'
