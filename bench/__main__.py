@@ -17,10 +17,11 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from bench import pages
+    from bench import pages, runtime
 
     print(f"Endpoint Portal benchmarks  (Python {sys.version.split()[0]}, workspace {workspace})\n")
     pages.run()
+    runtime.run()
 
 
 if __name__ == "__main__":
