@@ -262,6 +262,10 @@ LOCAL_RUNTIME_MAX_INSTANCES = int(os.environ.get("LOCAL_RUNTIME_MAX_INSTANCES", 
 LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS = float(
     os.environ.get("LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS", "300")
 )
+# Images kept warm as one idle, pre-imported process each, so a serverless cold start only
+# loads the model (milliseconds for scikit-learn instead of 1.3 s). Images that are not
+# installed (llm without llama-cpp-python) are skipped. Empty: no spares.
+LOCAL_RUNTIME_WARM_IMAGES = env_list("LOCAL_RUNTIME_WARM_IMAGES", "sklearn,python,llm")
 # How often the autoscaling controller evaluates target-tracking policies (CloudWatch: 60 s).
 LOCAL_RUNTIME_AUTOSCALING_PERIOD = float(os.environ.get("LOCAL_RUNTIME_AUTOSCALING_PERIOD", "60"))
 

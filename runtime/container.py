@@ -100,7 +100,35 @@ async def stream(request: web.Request, model: Image, arguments: tuple) -> web.St
 
 
 async def ping(request: web.Request) -> web.Response:
-    return web.Response(status=200)
+    """Ready once a model is loaded (or, for a multi-model container, at once). A standby
+    spare answers 503 until it is adopted."""
+    return web.Response(status=503 if request.app["standby"] else 200)
+
+
+async def adopt(request: web.Request) -> web.Response:
+    """Turn a warm standby spare into a serving container: its libraries are imported already,
+    so only the model itself loads now. That is what keeps serverless cold starts short."""
+    if not request.app["standby"]:
+        return web.json_response({"message": "This container already serves a model."}, status=409)
+    data = await request.json()
+    os.environ.update(data.get("environment", {}))
+    os.chdir(data["work_dir"])
+    loop = asyncio.get_running_loop()
+    if not data.get("multi_model"):
+        try:
+            request.app["models"][""] = await loop.run_in_executor(
+                request.app["executor"],
+                request.app["image_class"],
+                Path(data["model_dir"]),
+                dict(os.environ),
+            )
+        except Exception as error:  # noqa: BLE001 (whatever stops the model loading is the reason)
+            reason = str(error) if isinstance(error, RuntimeError | ValueError) else repr(error)
+            print(f"The model failed to load: {reason}", file=sys.stderr, flush=True)
+            return web.json_response({"message": reason}, status=500)
+    request.app["standby"] = False
+    print(f"Adopted: serving {data['model_dir']}", flush=True)
+    return web.json_response({"status": "serving"})
 
 
 async def invocations(request: web.Request) -> web.StreamResponse:
@@ -161,16 +189,21 @@ async def invoke_model(request: web.Request) -> web.StreamResponse:
     return await answer(request, model)
 
 
-def build_app(image: str, model_dir: Path, multi_model: bool) -> web.Application:
-    """Load the model (single-model containers) and wire the routes."""
+def build_app(
+    image: str, model_dir: Path | None, multi_model: bool, standby: bool = False
+) -> web.Application:
+    """Load the model (single-model containers, unless a standby spare) and wire the routes."""
     app = web.Application(client_max_size=7 * 1024 * 1024)
     workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "4"))
     app["executor"] = ThreadPoolExecutor(max_workers=workers)
     app["image_class"] = image_class(image)
+    app["image_class"].preload()
     app["models"] = {}
-    if not multi_model:
+    app["standby"] = standby
+    if not multi_model and not standby:
         app["models"][""] = app["image_class"](model_dir, dict(os.environ))
     app.router.add_get("/ping", ping)
+    app.router.add_post("/_adopt", adopt)
     app.router.add_post("/invocations", invocations)
     app.router.add_post("/models", load_model)
     app.router.add_get("/models", list_models)
@@ -205,7 +238,8 @@ def main() -> None:
     die_with_parent()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", required=True)
-    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--standby", action="store_true", help="import, wait for /_adopt")
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
     )
@@ -213,7 +247,7 @@ def main() -> None:
     parser.add_argument("--failure-file", type=Path)
     options = parser.parse_args()
     try:
-        app = build_app(options.image, options.model_dir, options.multi_model)
+        app = build_app(options.image, options.model_dir, options.multi_model, options.standby)
     except Exception as error:  # noqa: BLE001 (whatever stops the model loading is the reason)
         reason = str(error) if isinstance(error, RuntimeError | ValueError) else repr(error)
         print(f"The model failed to load: {reason}", file=sys.stderr)

@@ -120,6 +120,8 @@ class ContainerProcess:
     port: int = 0
     process: asyncio.subprocess.Process | None = None
     restarts: list[float] = field(default_factory=list)
+    standby: bool = False  # a warm spare: libraries imported, waiting to be adopted
+    log_file: Path | None = None  # an adopted spare keeps writing to its own log
 
     @property
     def url(self) -> str:
@@ -127,7 +129,7 @@ class ContainerProcess:
 
     @property
     def log_path(self) -> Path:
-        return self.work_dir / "container.log"
+        return self.log_file or self.work_dir / "container.log"
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -219,6 +221,7 @@ class Host:
         multi_model_budget_bytes: int = 512 * 1024 * 1024,
         serverless_idle_seconds: float = 300.0,
         autoscaling_period: float = 60.0,
+        warm_images: tuple[str, ...] = ("sklearn", "python", "llm"),
     ):
         self.root = root
         self.storage = storage
@@ -239,6 +242,10 @@ class Host:
         self.metrics = Metrics()
         self.session: aiohttp.ClientSession | None = None
         self.ports: set[int] = set()  # given to container processes that may still be starting
+        self.warm_images = warm_images
+        self.warm_spares = bool(warm_images)
+        self.spares: dict[str, ContainerProcess] = {}  # image -> warm standby process
+        self.spare_tasks: dict[str, asyncio.Task] = {}
         self.unpacking: dict[str, asyncio.Lock] = {}
         self.random = random.Random()  # noqa: S311 (traffic splitting, not security)
         root.mkdir(parents=True, exist_ok=True)
@@ -252,6 +259,12 @@ class Host:
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=2),
         )
         self.housekeeping = asyncio.create_task(self.keep_house())
+        for image in self.warm_images:
+            try:
+                image_class(image)
+            except ValueError:  # e.g. llm without llama-cpp-python installed
+                continue
+            self.want_spare(image)
         saved = self.load_state()
         self.models = saved.get("models", {})
         self.configs = saved.get("configs", {})
@@ -301,7 +314,9 @@ class Host:
     async def stop(self) -> None:
         """Stop every model process (SIGTERM, then SIGKILL after 5 s) and close the client."""
         self.housekeeping.cancel()
-        stopping = []
+        for task in self.spare_tasks.values():
+            task.cancel()
+        stopping = [self.kill(spare) for spare in self.spares.values()]
         for endpoint in self.endpoints.values():
             if endpoint.task:
                 endpoint.task.cancel()
@@ -527,6 +542,10 @@ class Host:
         self.describe_endpoint_config({"EndpointConfigName": config_name})
         endpoint = Endpoint(name=name, config_name=config_name)
         endpoint.event(f"Creating with configuration {config_name}.")
+        for spec in self.configs[config_name]["ProductionVariants"]:
+            if spec.get("ServerlessConfig"):
+                for container in containers_of(self.models[spec["ModelName"]]):
+                    self.want_spare(container["Image"])
         self.endpoints[name] = endpoint
         self.save_state()
         endpoint.task = asyncio.create_task(self.bring_up(endpoint))
@@ -651,6 +670,10 @@ class Host:
             endpoint.status = "InService"
             endpoint.failure_reason = ""
             endpoint.event("InService.")
+            for variant in endpoint.variants.values():
+                if variant.serverless:
+                    for container in containers_of(self.models[variant.model_name]):
+                        self.want_spare(container["Image"])
         endpoint.modified = now()
 
     async def update(self, endpoint: Endpoint, config_name: str) -> None:
@@ -788,7 +811,8 @@ class Host:
         instance = Instance(number=number, containers=containers)
         try:
             for container in containers:
-                await self.launch(container)
+                if not (variant.serverless and await self.adopt_spare(container)):
+                    await self.launch(container)
         except BaseException:
             await self.stop_instance(instance)
             raise
@@ -798,6 +822,73 @@ class Host:
             )
         endpoint.event(f"Instance {variant.name}-{number} is up.")
         return instance
+
+    def want_spare(self, image: str) -> None:
+        """Keep one warm standby process for `image`, for serverless cold starts."""
+        if self.warm_spares and image not in self.spares and image not in self.spare_tasks:
+            self.spare_tasks[image] = asyncio.create_task(self.make_spare(image))
+
+    async def make_spare(self, image: str) -> None:
+        spare = ContainerProcess(
+            hostname="spare",
+            image=image,
+            model_dir=None,
+            work_dir=self.root
+            / "spares"
+            / f"{image.replace('/', '_').replace(':', '_')}-{now():.0f}",
+            environment={},
+            multi_model=False,
+            standby=True,
+        )
+        try:
+            await self.launch(spare)
+            self.spares[image] = spare
+        except Exception:  # a spare is an optimisation: without one, cold starts launch anew
+            log.exception("could not start a warm spare for %s", image)
+        finally:
+            self.spare_tasks.pop(image, None)
+
+    async def adopt_spare(self, container: ContainerProcess) -> bool:
+        """Hand the model to a warm spare of the same image, if one is ready. A model that fails
+        to load is the same failure as at launch; any other trouble falls back to a launch."""
+        if container.image in self.spare_tasks:  # one is starting: sooner than a new launch
+            await asyncio.shield(self.spare_tasks[container.image])
+        spare = self.spares.pop(container.image, None)
+        self.want_spare(container.image)
+        if spare is None or spare.process is None or spare.process.returncode is not None:
+            return False
+        container.work_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "model_dir": str(container.model_dir),
+            "environment": container.environment,
+            "multi_model": container.multi_model,
+            "work_dir": str(container.work_dir),
+        }
+        try:
+            async with self.session.post(
+                f"{spare.url}/_adopt", json=payload, timeout=self.startup_timeout
+            ) as answer:
+                body = await answer.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            await self.kill(spare)
+            return False
+        if answer.status != 200:
+            await self.kill(spare)
+            raise RuntimeError(
+                f"Container {container.hostname} failed to start: {body.get('message', '')}"
+            )
+        container.process, container.port, container.log_file = (
+            spare.process,
+            spare.port,
+            spare.log_path,
+        )
+        return True
+
+    async def kill(self, container: ContainerProcess) -> None:
+        self.ports.discard(container.port)
+        if container.process is not None and container.process.returncode is None:
+            container.process.kill()
+            await container.process.wait()
 
     async def launch(self, container: ContainerProcess) -> None:
         """Start the container process and wait until /ping answers, or say why it did not."""
@@ -818,10 +909,13 @@ class Host:
         command = [
             sys.executable, "-m", "runtime.container",
             "--image", container.image,
-            "--model-dir", str(container.model_dir),
             "--port", str(container.port),
             "--failure-file", str(failure_file),
         ]  # fmt: skip
+        if container.standby:
+            command.append("--standby")
+        else:
+            command += ["--model-dir", str(container.model_dir)]
         if container.multi_model:
             command.append("--multi-model")
         with container.log_path.open("ab") as log_file:
@@ -843,7 +937,7 @@ class Host:
                 raise RuntimeError(f"Container {container.hostname} failed to start: {reason}")
             try:
                 async with self.session.get(f"{container.url}/ping", timeout=2) as answer:
-                    if answer.status == 200:
+                    if answer.status == 200 or (container.standby and answer.status == 503):
                         return
             except (aiohttp.ClientError, TimeoutError):
                 pass

@@ -30,6 +30,11 @@ class Image:
         self.model_dir = model_dir
         self.environment = environment
 
+    @classmethod
+    def preload(cls) -> None:
+        """Import the image's heavy libraries before the container reports ready, so loading a
+        model later (a multi-model target, an adopted spare) pays only for the model."""
+
     def invoke(
         self, body: bytes, content_type: str, accept: str, custom_attributes: str = ""
     ) -> tuple[bytes, str]:

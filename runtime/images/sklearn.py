@@ -16,6 +16,13 @@ class SklearnImage(Image):
     Set `SKLEARN_PREDICT=predict_proba` in the container's Environment to answer probabilities.
     """
 
+    @classmethod
+    def preload(cls) -> None:
+        # Unpickling an estimator imports scikit-learn and SciPy: about a second, paid here.
+        import sklearn.base
+        import sklearn.ensemble
+        import sklearn.linear_model  # noqa: F401
+
     def __init__(self, model_dir: Path, environment: Mapping[str, str]):
         super().__init__(model_dir, environment)
         path = model_dir / "model.joblib"

@@ -34,5 +34,6 @@ class Command(BaseCommand):
             max_instances=settings.LOCAL_RUNTIME_MAX_INSTANCES,
             serverless_idle_seconds=settings.LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS,
             autoscaling_period=settings.LOCAL_RUNTIME_AUTOSCALING_PERIOD,
+            warm_images=tuple(settings.LOCAL_RUNTIME_WARM_IMAGES),
         )
         web.run_app(app, host=host, port=port, print=None, access_log=None)
