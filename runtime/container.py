@@ -255,7 +255,13 @@ def main() -> None:
             options.failure_file.write_text(reason)
         sys.exit(3)
     print(f"Serving {options.image} on 127.0.0.1:{options.port}", flush=True)
-    web.run_app(app, host="127.0.0.1", port=options.port, print=None, access_log=None)
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=options.port, print=None, access_log=None, loop=loop)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ brought back up when the runtime restarts.
 """
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 
+from runtime.asyncinference import AsyncConfig, AsyncQueue
 from runtime.capture import CaptureConfig, CaptureWriter
 from runtime.images import image_class
 from runtime.metrics import Metrics
@@ -190,6 +192,7 @@ class Endpoint:
     variants: dict[str, Variant] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     task: asyncio.Task | None = None
+    async_queue: AsyncQueue | None = None  # async endpoints only
 
     def event(self, message: str) -> None:
         self.events.append({"time": now(), "message": message})
@@ -289,6 +292,15 @@ class Host:
                         await self.scale_to_zero_if_idle(endpoint, variant)
                     except Exception:  # one endpoint's trouble must not stop the loop
                         log.exception("housekeeping failed for %s", endpoint.name)
+                queue = endpoint.async_queue
+                if queue is not None:
+                    backlog = queue.backlog() + queue.in_flight()
+                    instances = queue.instance_count()
+                    for variant_name in endpoint.variants:
+                        gauge = functools.partial(self.metrics.gauge, endpoint.name, variant_name)
+                        gauge("ApproximateBacklogSize", backlog)
+                        gauge("ApproximateBacklogSizePerInstance", backlog / max(instances, 1))
+                        gauge("HasBacklogWithoutCapacity", int(backlog > 0 and instances == 0))
             if time.monotonic() - self.last_autoscale >= self.autoscaling_period:
                 self.last_autoscale = time.monotonic()
                 try:
@@ -320,6 +332,8 @@ class Host:
         for endpoint in self.endpoints.values():
             if endpoint.task:
                 endpoint.task.cancel()
+            if endpoint.async_queue is not None:
+                await endpoint.async_queue.stop()
             for variant in endpoint.variants.values():
                 stopping += [self.stop_instance(instance) for instance in variant.instances]
                 if variant.capture:
@@ -454,6 +468,13 @@ class Host:
             raise validation("A serverless endpoint has exactly one production variant.")
         if serverless and request.get("DataCaptureConfig"):
             raise validation("Data capture is not available on serverless endpoints.")
+        if request.get("AsyncInferenceConfig"):
+            if serverless:
+                raise validation("Serverless endpoints cannot be asynchronous.")
+            try:
+                AsyncConfig.from_api(request["AsyncInferenceConfig"])
+            except (TypeError, ValueError) as error:
+                raise validation(f"AsyncInferenceConfig: {error}") from error
         if request.get("DataCaptureConfig"):
             try:
                 CaptureConfig.from_api(request["DataCaptureConfig"])
@@ -667,6 +688,7 @@ class Host:
             endpoint.failure_reason = str(error)
             endpoint.event(f"Failed: {error}")
         else:
+            self.start_async_queue(endpoint)
             endpoint.status = "InService"
             endpoint.failure_reason = ""
             endpoint.event("InService.")
@@ -675,6 +697,61 @@ class Host:
                     for container in containers_of(self.models[variant.model_name]):
                         self.want_spare(container["Image"])
         endpoint.modified = now()
+
+    def start_async_queue(self, endpoint: Endpoint) -> None:
+        """An async endpoint's durable queue: requests accepted before a restart run now."""
+        config = self.configs[endpoint.config_name].get("AsyncInferenceConfig")
+        if not config:
+            return
+
+        async def run_model(body: bytes, headers: dict[str, str]) -> tuple[bytes, str]:
+            variant = self.pick_variant(endpoint, "")
+            try:
+                result = await self.invoke_variant(
+                    endpoint, variant, body, headers, time.perf_counter()
+                )
+            except ApiError as error:
+                raise RuntimeError(error.message) from error
+            return result.body, result.content_type
+
+        endpoint.async_queue = AsyncQueue(
+            endpoint=endpoint.name,
+            config=AsyncConfig.from_api(config),
+            storage=self.storage,
+            queue_dir=self.root / "async" / endpoint.name,
+            invoke=run_model,
+            instance_count=lambda: sum(len(v.live_instances()) for v in endpoint.variants.values()),
+        )
+        endpoint.async_queue.start()
+
+    def invoke_async(self, name: str, body: bytes, headers: dict[str, str]) -> dict:
+        """InvokeEndpointAsync: the request is on disk before the 202 answer."""
+        endpoint = self.serving_endpoint(name)
+        if endpoint.async_queue is None:
+            raise ApiError(
+                "ValidationError",
+                f"Endpoint {name} is not an asynchronous endpoint; use InvokeEndpoint.",
+            )
+        try:
+            request = endpoint.async_queue.submit(
+                body=body or None,
+                input_location=headers.get("input_location") or None,
+                content_type=headers.get("content_type") or "application/octet-stream",
+                accept=headers.get("accept", ""),
+                custom_attributes=headers.get("custom_attributes", ""),
+                inference_id=headers.get("inference_id") or None,
+                ttl_seconds=int(headers["ttl"]) if headers.get("ttl") else None,
+                invocation_timeout=int(headers["timeout"]) if headers.get("timeout") else None,
+                output_path_extension=headers.get("output_extension") or None,
+                filename=headers.get("filename") or None,
+            )
+        except ValueError as error:
+            raise ApiError("ValidationError", str(error)) from error
+        return {
+            "InferenceId": request.inference_id,
+            "OutputLocation": request.output_location,
+            "FailureLocation": request.failure_location,
+        }
 
     async def update(self, endpoint: Endpoint, config_name: str) -> None:
         """Blue/green: start the new fleet, switch traffic, then stop the old one. If the new
@@ -693,11 +770,17 @@ class Host:
             endpoint.failure_reason = ""
             self.save_state()
             endpoint.event(f"Traffic moved to configuration {config_name}.")
+            if endpoint.async_queue is not None:
+                await endpoint.async_queue.stop()
+                endpoint.async_queue = None
+            self.start_async_queue(endpoint)
             await self.stop_variants(old)
         endpoint.status = "InService"
         endpoint.modified = now()
 
     async def tear_down(self, endpoint: Endpoint) -> None:
+        if endpoint.async_queue is not None:
+            await endpoint.async_queue.stop()
         await self.stop_variants(endpoint.variants)
         endpoint.event("Deleted.")
         self.endpoints.pop(endpoint.name, None)
@@ -1043,6 +1126,11 @@ class Host:
             raise ApiError(
                 "ValidationError",
                 f"The request body is {len(body)} bytes; the limit is {MAX_BODY} bytes (6 MB).",
+            )
+        if endpoint.async_queue is not None:
+            raise ApiError(
+                "ValidationError",
+                f"Endpoint {name} is an asynchronous endpoint; call InvokeEndpointAsync.",
             )
         variant = self.pick_variant(endpoint, headers.get("target_variant", ""))
         if variant.serverless:
@@ -1561,10 +1649,11 @@ class Host:
                 await self.scale(endpoint, variant, key, desired, cause)
 
     def backlog_per_instance(self, endpoint: Endpoint, variant: Variant) -> float:
-        queue = getattr(endpoint, "async_queue", None)
+        queue = endpoint.async_queue
         if queue is None:
             return 0.0
-        return queue.backlog() / max(len(variant.live_instances()), 1)
+        # SageMaker's ApproximateBacklogSize counts requests queued and in progress.
+        return (queue.backlog() + queue.in_flight()) / max(len(variant.live_instances()), 1)
 
     async def scale(
         self, endpoint: Endpoint, variant: Variant, key: str, desired: int, cause: str
@@ -1613,9 +1702,8 @@ class Host:
             f"Scaling {variant.name} from {current} to {desired}: "
             f"{activity['StatusCode']}. Cause: {cause}."
         )
-        queue = getattr(endpoint, "async_queue", None)
-        if queue is not None:
-            queue.capacity_changed()
+        if endpoint.async_queue is not None:
+            endpoint.async_queue.capacity_changed()
 
     def logs(self, name: str, lines: int = 200) -> list[dict]:
         """Each container process's log tail, for the endpoint's page in the portal."""

@@ -206,14 +206,34 @@ async def invoke_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# InvokeEndpointAsync sends every parameter as an X-Amzn-SageMaker-* header, even the types.
+ASYNC_HEADERS = {
+    "content_type": "X-Amzn-SageMaker-Content-Type",
+    "accept": "X-Amzn-SageMaker-Accept",
+    "input_location": "X-Amzn-SageMaker-InputLocation",
+    "ttl": "X-Amzn-SageMaker-RequestTTLSeconds",
+    "timeout": "X-Amzn-SageMaker-InvocationTimeoutSeconds",
+    "output_extension": "X-Amzn-SageMaker-S3OutputPathExtension",
+    "filename": "X-Amzn-SageMaker-Filename",
+}
+
+
 async def invoke_async(request: web.Request) -> web.Response:
-    """Async endpoints are not served by the local runtime yet: say so in SageMaker's words."""
-    error = ApiError(
-        "ValidationError",
-        "The local runtime does not serve asynchronous endpoints yet; "
-        f"endpoint {request.match_info['name']} cannot take InvokeEndpointAsync.",
+    """InvokeEndpointAsync: 202 once the request is safely queued, with where its output (or
+    its failure) will be written."""
+    try:
+        headers = invocation_headers(request)
+        headers |= {name: request.headers.get(header, "") for name, header in ASYNC_HEADERS.items()}
+        body = await request.content.read(128_001)
+        answer = request.app["host"].invoke_async(request.match_info["name"], body, headers)
+    except ApiError as error:
+        return runtime_error(error)
+    response_headers = {"X-Amzn-SageMaker-OutputLocation": answer["OutputLocation"]}
+    if answer["FailureLocation"]:
+        response_headers["X-Amzn-SageMaker-FailureLocation"] = answer["FailureLocation"]
+    return web.json_response(
+        {"InferenceId": answer["InferenceId"]}, status=202, headers=response_headers
     )
-    return runtime_error(error)
 
 
 async def local_metrics(request: web.Request) -> web.Response:

@@ -235,3 +235,126 @@ def test_data_capture_writes_sagemakers_records_and_metrics_count_invocations(
     assert sum(p["Sum"] for p in points if p["MetricName"] == "Invocations") == 3
     latency = [p for p in points if p["MetricName"] == "ModelLatency"]
     assert latency and all(p["Minimum"] > 0 for p in latency)  # microseconds, measured
+
+
+def test_async_endpoint_queues_requests_and_writes_outputs_to_s3(aws, runtime_dirs) -> None:
+    sagemaker, runtime = aws
+    artifacts.write(
+        runtime_dirs["s3"], "s3://models/iris/model.tar.gz", artifacts.iris_like_classifier()
+    )
+    artifacts.write(runtime_dirs["s3"], "s3://inputs/rows.csv", b"9,1\n0,1\n")
+    deploy(
+        sagemaker,
+        "batchy",
+        {"PrimaryContainer": {"Image": "sklearn", "ModelDataUrl": "s3://models/iris/model.tar.gz"}},
+        AsyncInferenceConfig={
+            "OutputConfig": {
+                "S3OutputPath": "s3://outputs/batchy",
+                "S3FailurePath": "s3://outputs/batchy-failures",
+            },
+            "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2},
+        },
+    )
+
+    accepted = runtime.invoke_endpoint_async(
+        EndpointName="batchy",
+        InputLocation="s3://inputs/rows.csv",
+        ContentType="text/csv",
+        InferenceId="order-42",
+    )
+    bad = runtime.invoke_endpoint_async(
+        EndpointName="batchy",
+        InputLocation="s3://inputs/rows.csv",
+        ContentType="image/png",
+    )
+    with pytest.raises(ClientError) as sync_call:
+        runtime.invoke_endpoint(EndpointName="batchy", ContentType="text/csv", Body=b"1,1")
+    output = runtime_dirs["s3"] / "outputs" / "batchy" / "order-42.out"
+    failure = runtime_dirs["s3"] / "outputs" / "batchy-failures" / f"{bad['InferenceId']}-error.out"
+    deadline = time.monotonic() + 20
+    while not (output.exists() and failure.exists()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+    assert accepted["InferenceId"] == "order-42"
+    assert accepted["OutputLocation"] == "s3://outputs/batchy/order-42.out"
+    assert json.loads(output.read_bytes()) == {"predictions": [1, 0]}
+    assert "image/png" in failure.read_text()
+    assert "InvokeEndpointAsync" in str(sync_call.value)
+
+
+@pytest.mark.runtime_env(LOCAL_RUNTIME_AUTOSCALING_PERIOD="1")
+def test_async_endpoint_scales_to_zero_and_wakes_for_a_backlog(aws, runtime_dirs, runtime_url):
+    import boto3
+
+    sagemaker, runtime = aws
+    artifacts.write(
+        runtime_dirs["s3"], "s3://models/iris/model.tar.gz", artifacts.iris_like_classifier()
+    )
+    artifacts.write(runtime_dirs["s3"], "s3://inputs/row.csv", b"9,1\n")
+    deploy(
+        sagemaker,
+        "sleepy",
+        {"PrimaryContainer": {"Image": "sklearn", "ModelDataUrl": "s3://models/iris/model.tar.gz"}},
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://outputs/sleepy"}},
+    )
+    scaling = boto3.client(
+        "application-autoscaling", endpoint_url=runtime_url, region_name="us-east-1"
+    )
+    resource, dimension = (
+        "endpoint/sleepy/variant/AllTraffic",
+        "sagemaker:variant:DesiredInstanceCount",
+    )
+    scaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=dimension,
+        MinCapacity=0,
+        MaxCapacity=1,
+    )
+    scaling.put_scaling_policy(
+        PolicyName="backlog",
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=dimension,
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 1.0,
+            "ScaleInCooldown": 0,
+            "ScaleOutCooldown": 0,
+            "CustomizedMetricSpecification": {
+                "MetricName": "ApproximateBacklogSizePerInstance",
+                "Namespace": "AWS/SageMaker",
+                "Dimensions": [{"Name": "EndpointName", "Value": "sleepy"}],
+                "Statistic": "Average",
+            },
+        },
+    )
+
+    def instances() -> int:
+        described = sagemaker.describe_endpoint(EndpointName="sleepy")
+        return described["ProductionVariants"][0]["CurrentInstanceCount"]
+
+    deadline = time.monotonic() + 20
+    while instances() != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    accepted = runtime.invoke_endpoint_async(
+        EndpointName="sleepy", InputLocation="s3://inputs/row.csv", ContentType="text/csv"
+    )
+    output = runtime_dirs["s3"] / "outputs" / "sleepy" / f"{accepted['InferenceId']}.out"
+    while not output.exists():
+        assert time.monotonic() < deadline + 20
+        time.sleep(0.2)
+
+    causes = [
+        a["Description"]
+        for a in scaling.describe_scaling_activities(
+            ServiceNamespace="sagemaker", ResourceId=resource
+        )["ScalingActivities"]
+    ]
+    assert json.loads(output.read_bytes()) == {"predictions": [1]}
+    assert causes[:2] == [
+        "Setting desired instance count to 1.",
+        "Setting desired instance count to 0.",
+    ]
