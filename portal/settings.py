@@ -258,6 +258,10 @@ LOCAL_RUNTIME_STARTUP_TIMEOUT = float(os.environ.get("LOCAL_RUNTIME_STARTUP_TIME
 LOCAL_RUNTIME_INVOCATION_TIMEOUT = float(os.environ.get("LOCAL_RUNTIME_INVOCATION_TIMEOUT", "60"))
 # Each instance is a process: keep variants small on a laptop.
 LOCAL_RUNTIME_MAX_INSTANCES = int(os.environ.get("LOCAL_RUNTIME_MAX_INSTANCES", "4"))
+# A multi-model instance unloads its least recently used models beyond this many unpacked MB.
+LOCAL_RUNTIME_MULTI_MODEL_BUDGET_MB = float(
+    os.environ.get("LOCAL_RUNTIME_MULTI_MODEL_BUDGET_MB", "512")
+)
 # A serverless endpoint without provisioned concurrency stops its process after this idle time.
 LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS = float(
     os.environ.get("LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS", "300")

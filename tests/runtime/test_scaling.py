@@ -358,3 +358,41 @@ def test_async_endpoint_scales_to_zero_and_wakes_for_a_backlog(aws, runtime_dirs
         "Setting desired instance count to 1.",
         "Setting desired instance count to 0.",
     ]
+
+
+@pytest.mark.runtime_env(LOCAL_RUNTIME_MULTI_MODEL_BUDGET_MB="0.0001")  # under one model: one at a time
+def test_multi_model_unloads_the_least_recently_used_model_beyond_its_budget(
+    aws, runtime_dirs, runtime_url
+):
+    sagemaker, runtime = aws
+    for slope in (2, 3):
+        artifacts.write(
+            runtime_dirs["s3"], f"s3://models/lru/s{slope}.tar.gz", artifacts.linear_model(slope)
+        )
+    deploy(
+        sagemaker,
+        "lru",
+        {
+            "PrimaryContainer": {
+                "Image": "sklearn",
+                "Mode": "MultiModel",
+                "ModelDataUrl": "s3://models/lru/",
+            }
+        },
+    )
+
+    answers = [
+        json.loads(
+            runtime.invoke_endpoint(
+                EndpointName="lru", TargetModel=target, ContentType="text/csv", Body=b"1"
+            )["Body"].read()
+        )
+        for target in ("s2.tar.gz", "s3.tar.gz", "s2.tar.gz")
+    ]
+
+    assert [answer["predictions"][0] for answer in answers] == pytest.approx([2, 3, 2])
+    unloaded = [m for m in events(runtime_url, "lru") if m.startswith("Unloaded")]
+    assert unloaded == [
+        "Unloaded s2.tar.gz from AllTraffic-0 (LRU).",
+        "Unloaded s3.tar.gz from AllTraffic-0 (LRU).",
+    ]

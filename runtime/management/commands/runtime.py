@@ -44,6 +44,7 @@ class Command(BaseCommand):
             startup_timeout=settings.LOCAL_RUNTIME_STARTUP_TIMEOUT,
             invocation_timeout=settings.LOCAL_RUNTIME_INVOCATION_TIMEOUT,
             max_instances=settings.LOCAL_RUNTIME_MAX_INSTANCES,
+            multi_model_budget_bytes=int(settings.LOCAL_RUNTIME_MULTI_MODEL_BUDGET_MB * 1024**2),
             serverless_idle_seconds=settings.LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS,
             autoscaling_period=settings.LOCAL_RUNTIME_AUTOSCALING_PERIOD,
             warm_images=tuple(settings.LOCAL_RUNTIME_WARM_IMAGES),
