@@ -360,7 +360,7 @@ def test_async_endpoint_scales_to_zero_and_wakes_for_a_backlog(aws, runtime_dirs
     ]
 
 
-@pytest.mark.runtime_env(LOCAL_RUNTIME_MULTI_MODEL_BUDGET_MB="0.0001")  # under one model: one at a time
+@pytest.mark.runtime_env(LOCAL_RUNTIME_MULTI_MODEL_BUDGET_MB="0.0001")  # less than one model
 def test_multi_model_unloads_the_least_recently_used_model_beyond_its_budget(
     aws, runtime_dirs, runtime_url
 ):
