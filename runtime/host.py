@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 
+from runtime import wire
 from runtime.asyncinference import AsyncConfig, AsyncQueue
 from runtime.capture import CaptureConfig, CaptureWriter
 from runtime.images import image_class
@@ -123,6 +124,7 @@ class ContainerProcess:
     process: asyncio.subprocess.Process | None = None
     restarts: list[float] = field(default_factory=list)
     standby: bool = False  # a warm spare: libraries imported, waiting to be adopted
+    pool: wire.Pool | None = None  # keep-alive connections for invocations
     log_file: Path | None = None  # an adopted spare keeps writing to its own log
 
     @property
@@ -1339,35 +1341,12 @@ class Host:
         if headers.get("target_model"):
             forwarded["X-Amzn-SageMaker-Target-Model"] = headers["target_model"]
         started = time.perf_counter()
+        if container.pool is None or container.pool.port != container.port:
+            container.pool = wire.Pool(container.port)  # a restarted container has a new port
         try:
-            async with self.session.post(
-                f"{container.url}{path}",
-                data=body,
-                headers=forwarded,
-                timeout=aiohttp.ClientTimeout(total=self.invocation_timeout),
-            ) as answer:
-                payload = await answer.read()
-                seconds = time.perf_counter() - started
-                if answer.status >= 300:
-                    message = payload.decode(errors="replace")[:1024]
-                    kind = "client" if answer.status < 500 else "server"
-                    raise ApiError(
-                        "ModelError",
-                        f"Received {kind} error ({answer.status}) from {container.hostname} with "
-                        f'message "{message}". See the endpoint\'s logs in the portal.',
-                        status=424,
-                        OriginalStatusCode=answer.status,
-                        OriginalMessage=message,
-                    )
-                return (
-                    Invocation(
-                        payload,
-                        answer.headers.get("Content-Type", "application/octet-stream"),
-                        "",
-                        answer.headers.get("X-Amzn-SageMaker-Custom-Attributes", ""),
-                    ),
-                    seconds,
-                )
+            answer = await asyncio.wait_for(
+                container.pool.post(path, body, forwarded), self.invocation_timeout
+            )
         except TimeoutError as error:
             raise ApiError(
                 "ModelError",
@@ -1377,7 +1356,7 @@ class Host:
                 OriginalStatusCode=504,
                 OriginalMessage="timed out",
             ) from error
-        except aiohttp.ClientError as error:
+        except OSError as error:  # refused, reset, closed: the container is gone or going
             raise ApiError(
                 "ModelError",
                 f"Container {container.hostname} stopped while answering ({error}). The runtime "
@@ -1386,6 +1365,27 @@ class Host:
                 OriginalStatusCode=502,
                 OriginalMessage=str(error),
             ) from error
+        seconds = time.perf_counter() - started
+        if answer.status >= 300:
+            message = answer.body.decode(errors="replace")[:1024]
+            kind = "client" if answer.status < 500 else "server"
+            raise ApiError(
+                "ModelError",
+                f"Received {kind} error ({answer.status}) from {container.hostname} with "
+                f'message "{message}". See the endpoint\'s logs in the portal.',
+                status=424,
+                OriginalStatusCode=answer.status,
+                OriginalMessage=message,
+            )
+        return (
+            Invocation(
+                answer.body,
+                answer.headers.get("content-type", "application/octet-stream"),
+                "",
+                answer.headers.get("x-amzn-sagemaker-custom-attributes", ""),
+            ),
+            seconds,
+        )
 
     async def invoke_stream(
         self, name: str, body: bytes, headers: dict[str, str]
