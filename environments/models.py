@@ -1,9 +1,15 @@
 """Environments: a local runtime or an AWS account and region, with where artifacts live."""
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from django.core.validators import RegexValidator
 from django.db import models
 
 from environments import validators
+
+if TYPE_CHECKING:
+    from environments.backends.base import Backend
 
 
 class Environment(models.Model):
@@ -73,6 +79,13 @@ class Environment(models.Model):
     @property
     def is_local(self) -> bool:
         return self.kind == self.Kind.LOCAL
+
+    @cached_property
+    def backend(self) -> "Backend":
+        """The provider backend for this environment: `environment.backend.describe_endpoint(n)`."""
+        from environments.backends import get_backend
+
+        return get_backend(self)
 
     @property
     def storage_uri(self) -> str:

@@ -58,6 +58,7 @@ RUNTIME_CONFIG = Config(
 )
 
 ROLE_SESSION_NAME = "endpoint-portal"
+LOCAL_REGION = "us-east-1"  # any valid Region: botocore needs one to sign for the local runtime
 REFRESH_BEFORE_EXPIRY = timedelta(minutes=5)
 # Assumed-role credentials, shared by every backend in the process, keyed by (role, external id).
 _role_credentials: dict[tuple[str, str], dict] = {}
@@ -155,6 +156,16 @@ def session_for(environment: Environment) -> boto3.Session:
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
         region_name=region,
+    )
+
+
+def local_session() -> boto3.Session:
+    """A session for the local runtime. It checks no signature, but botocore signs every request,
+    so it gets placeholder keys that are not secrets and open nothing."""
+    return boto3.Session(
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 (a placeholder the local runtime ignores)
+        region_name=LOCAL_REGION,
     )
 
 
