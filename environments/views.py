@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.roles import Role, role_required
 from environments.forms import EnvironmentForm
@@ -33,6 +33,18 @@ def environment_create(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def environment_update(request: HttpRequest, pk: int) -> HttpResponse:
     return save_environment(request, get_object_or_404(Environment, pk=pk))
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def test_connection(request: HttpRequest, pk: int) -> HttpResponse:
+    """Try each permission the portal needs and say plainly which work and which are denied."""
+    environment = get_object_or_404(Environment, pk=pk)
+    checks = environment.backend.test_connection()
+    context = {"environment": environment, "checks": checks, "tested": True}
+    if request.htmx:
+        return render(request, "environments/environment_detail.html#connection", context)
+    return render(request, "environments/environment_detail.html", context)
 
 
 def save_environment(request: HttpRequest, environment: Environment) -> HttpResponse:

@@ -30,6 +30,7 @@ ACCESS = {
     "environments:detail": (Role.VIEWER, NOT_ALLOWED),
     "environments:create": (Role.ADMIN, Role.ADMIN),
     "environments:update": (Role.ADMIN, Role.ADMIN),
+    "environments:test_connection": (NOT_ALLOWED, Role.ADMIN),
     "endpoints:list": (Role.VIEWER, NOT_ALLOWED),
     "endpoints:model_list": (Role.VIEWER, NOT_ALLOWED),
     "modelcards:list": (Role.VIEWER, NOT_ALLOWED),
@@ -60,7 +61,7 @@ def url_for(name: str) -> str:
     """The URL of `name`, with a real object for the ones that take a primary key."""
     if name in {"accounts:user_update", "accounts:user_reset_password"}:
         return reverse(name, args=[UserFactory(role=Role.VIEWER).pk])
-    if name in {"environments:detail", "environments:update"}:
+    if name in {"environments:detail", "environments:update", "environments:test_connection"}:
         return reverse(name, args=[EnvironmentFactory().pk])
     return reverse(name)
 

@@ -56,3 +56,30 @@ def test_viewer_reads_environments_without_an_edit_button(client_for) -> None:
 
     assert b"local" in response.content
     assert reverse("environments:create").encode() not in response.content
+
+
+@pytest.mark.integration
+def test_admin_tests_a_local_environment_and_sees_what_works(client_for, runtime_url) -> None:
+    environment = Environment.objects.create(name="local", bucket="demo-bucket")
+    url = reverse("environments:test_connection", args=[environment.pk])
+
+    response = client_for("admin").post(url, headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section class="card" id="connection">')  # the fragment
+    assert f"Local runtime at {runtime_url}" in html
+    assert "Running for" in html and "Writable" in html
+    assert "check-fail" not in html
+
+
+def test_a_missing_runtime_is_reported_not_raised(client_for, settings) -> None:
+    settings.LOCAL_RUNTIME_URL = "http://127.0.0.1:9"
+    environment = Environment.objects.create(name="local", bucket="demo-bucket")
+
+    response = client_for("admin").post(
+        reverse("environments:test_connection", args=[environment.pk])
+    )
+
+    assert response.status_code == 200
+    assert "make run starts it" in response.content.decode()
