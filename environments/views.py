@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.roles import Role, role_required
+from environments.backends.base import ProviderError
 from environments.forms import EnvironmentForm
 from environments.models import Environment
 
@@ -40,8 +41,11 @@ def environment_update(request: HttpRequest, pk: int) -> HttpResponse:
 def test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     """Try each permission the portal needs and say plainly which work and which are denied."""
     environment = get_object_or_404(Environment, pk=pk)
-    checks = environment.backend.test_connection()
-    context = {"environment": environment, "checks": checks, "tested": True}
+    context = {"environment": environment, "tested": True}
+    try:
+        context["checks"] = environment.backend.test_connection()
+    except ProviderError as error:  # e.g. no credentials at all: nothing could be tried
+        context["error"] = error
     if request.htmx:
         return render(request, "environments/environment_detail.html#connection", context)
     return render(request, "environments/environment_detail.html", context)

@@ -83,3 +83,52 @@ def test_a_missing_runtime_is_reported_not_raised(client_for, settings) -> None:
 
     assert response.status_code == 200
     assert "make run starts it" in response.content.decode()
+
+
+def test_a_provider_failure_is_shown_in_plain_words_with_the_raw_text_behind_a_toggle(
+    client_for, monkeypatch
+) -> None:
+    from environments.backends.base import ProviderError
+    from environments.backends.local import LocalBackend
+
+    def fail(self):
+        raise ProviderError(
+            "The portal may not pass the execution role to SageMaker.",
+            code="AccessDeniedException",
+            raw="User: arn:aws:sts::1:assumed-role/x is not authorized to perform: iam:PassRole",
+        )
+
+    monkeypatch.setattr(LocalBackend, "test_connection", fail)
+    environment = Environment.objects.create(name="local", bucket="demo-bucket")
+
+    response = client_for("admin").post(
+        reverse("environments:test_connection", args=[environment.pk])
+    )
+
+    html = response.content.decode()
+    assert "The portal may not pass the execution role to SageMaker." in html
+    assert "<details>" in html and "not authorized to perform: iam:PassRole" in html
+
+
+def test_environments_hold_no_credentials(client_for) -> None:
+    fields = {field.name for field in Environment._meta.get_fields()}
+    secrets = {
+        "access_key",
+        "secret_key",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "session_token",
+        "password",
+        "token",
+    }
+
+    client_for("admin").post(
+        reverse("environments:create"),
+        GOOD | {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "s3cr3t"},
+    )
+
+    assert not fields & secrets
+    from django.core import serializers
+
+    dump = serializers.serialize("json", Environment.objects.all())
+    assert "AKIAEXAMPLE" not in dump and "s3cr3t" not in dump
