@@ -237,8 +237,17 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# How often beat polls endpoints in transition, and how long a deployment may sit without a
+# worker holding its lease before the reconciler sends it again (reliability.md §3.3).
+ENDPOINT_POLL_SECONDS = float(os.environ.get("ENDPOINT_POLL_SECONDS", "5"))
+RECONCILE_AFTER_SECONDS = float(os.environ.get("RECONCILE_AFTER_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
+    "poll-endpoints": {"task": "endpoints.tasks.poll_endpoints", "schedule": ENDPOINT_POLL_SECONDS},
+    "reconcile-deployments": {
+        "task": "endpoints.tasks.reconcile_deployments",
+        "schedule": RECONCILE_AFTER_SECONDS,
+    },
 }
 WORKER_HEARTBEAT_FILE = Path(os.environ.get("WORKER_HEARTBEAT_FILE", VAR_DIR / "worker-heartbeat"))
 # /healthz calls the worker stale when its last heartbeat is older than this.
