@@ -10,6 +10,7 @@ conditional UPDATE. A beat reconciler re-drives rows whose lease ran out.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -18,7 +19,13 @@ from environments.backends.base import ProviderBusy, ProviderError
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=150)  # longer than a step's hard time limit (task_time_limit)
+
+def lease() -> timedelta:
+    """How long a claimed step is a worker's alone: at least a step's hard time limit
+    (task_time_limit), so a slow step is never run by two workers at once."""
+    return timedelta(seconds=settings.DEPLOYMENT_LEASE_SECONDS)
+
+
 MAX_ATTEMPTS = 5
 NEXT_STEP = {
     Deployment.Action.CREATE: {
@@ -170,7 +177,7 @@ def claim(deployment: Deployment) -> bool:
     return bool(
         Deployment.objects.filter(
             pk=deployment.pk, step=deployment.step, lease_until__lt=now, finished_at__isnull=True
-        ).update(lease_until=now + LEASE, attempts=F("attempts") + 1)
+        ).update(lease_until=now + lease(), attempts=F("attempts") + 1)
     )
 
 
@@ -303,6 +310,12 @@ def run_step(deployment: Deployment, endpoint: Endpoint, backend: object, step: 
                     target_invocations_per_instance=scaling["target"],
                     scale_in_cooldown=scaling.get("scale_in_cooldown", 300),
                     scale_out_cooldown=scaling.get("scale_out_cooldown", 300),
+                    backlog=endpoint.kind == Endpoint.Kind.ASYNC,
+                )
+        elif deployment.action == Deployment.Action.UPDATE:
+            for variant in endpoint.spec["variants"]:  # switched off: the old policy goes
+                backend.delete_scaling_policy(
+                    endpoint.name, variant["name"], f"portal-{endpoint.pk}-invocations"
                 )
         return True
     raise ValueError(f"No step {step!r} for {deployment.action}")

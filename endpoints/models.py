@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from endpoints.drafts import WizardDraft  # noqa: F401 (Django finds models in <app>.models)
 from environments.models import Environment
 
 TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")

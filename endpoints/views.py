@@ -1,19 +1,164 @@
-"""Registered models and endpoints, readable by every role."""
+"""Registered models and endpoints: everyone reads them; Deployers register, deploy and delete."""
 
+from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.roles import Role, role_required
+from endpoints import demo, deploy
+from endpoints.forms import ContainerFormSet, ModelForm, build_containers
+from endpoints.models import TRANSITIONAL, Deployment, Endpoint, RegisteredModel
+from environments.backends.base import ProviderError
+from environments.models import Environment
 
 
 @require_safe
 @role_required(Role.VIEWER)
 def model_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "endpoints/model_list.html")
+    models = RegisteredModel.objects.filter(deleted_at__isnull=True).select_related("environment")
+    return render(request, "endpoints/model_list.html", {"models": models})
+
+
+@require_safe
+@role_required(Role.VIEWER)
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    model = get_object_or_404(RegisteredModel, pk=pk, deleted_at__isnull=True)
+    endpoints = [
+        endpoint
+        for endpoint in Endpoint.objects.live().filter(environment=model.environment)
+        if any(variant.get("model_id") == model.pk for variant in endpoint.spec.get("variants", []))
+    ]
+    return render(request, "endpoints/model_detail.html", {"model": model, "endpoints": endpoints})
 
 
 @require_safe
 @role_required(Role.VIEWER)
 def endpoint_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "endpoints/endpoint_list.html")
+    endpoints = list(Endpoint.objects.live().select_related("environment"))
+    busy = Deployment.objects.active().filter(endpoint__in=endpoints).exists()
+    waiting = busy or any(endpoint.status in (*TRANSITIONAL, "Pending") for endpoint in endpoints)
+    template = "endpoints/endpoint_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#rows"
+    return render(request, template, {"endpoints": endpoints, "waiting": waiting})
+
+
+@require_safe
+@role_required(Role.VIEWER)
+def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = get_object_or_404(Endpoint.objects.select_related("environment"), pk=pk)
+    template = "endpoints/endpoint_detail.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#live"
+    context = {
+        "endpoint": endpoint,
+        "deployment": endpoint.deployments.first(),
+        "events": endpoint.events.order_by("-at", "-pk")[:100],
+        "models": deploy.variant_models(endpoint) if endpoint.spec.get("variants") else [],
+        "invoke_url": invoke_url(endpoint),
+    }
+    return render(request, template, context)
+
+
+def invoke_url(endpoint: Endpoint) -> str:
+    from django.conf import settings
+
+    if endpoint.environment.is_local:
+        return f"{settings.LOCAL_RUNTIME_URL}/endpoints/{endpoint.name}/invocations"
+    region = endpoint.environment.region
+    return f"https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{endpoint.name}/invocations"
+
+
+@require_POST
+@role_required(Role.DEPLOYER)
+def deploy_demo(request: HttpRequest) -> HttpResponse:
+    """One click: one endpoint of each kind from the demo models, on the local runtime."""
+    environment = Environment.objects.filter(name="local", kind=Environment.Kind.LOCAL).first()
+    if environment is None:
+        messages.error(request, "There is no local environment; run `make run` (or load_demo).")
+        return redirect("endpoints:list")
+    created = demo.deploy_demo(environment, request.user)
+    if created:
+        names = ", ".join(endpoint.name for endpoint in created)
+        messages.success(request, f"Deploying {names}. Each turns InService in a few seconds.")
+    else:
+        messages.info(request, "The demo endpoints are already there.")
+    return redirect("endpoints:list")
+
+
+@require_POST
+@role_required(Role.DEPLOYER)
+def delete_endpoint(request: HttpRequest, pk: int) -> HttpResponse:
+    endpoint = get_object_or_404(Endpoint, pk=pk, deleted_at__isnull=True)
+    if request.POST.get("confirm") != endpoint.name:
+        messages.error(request, f"Type the endpoint's name, {endpoint.name}, to delete it.")
+        return redirect("endpoints:detail", pk=endpoint.pk)
+    if endpoint.deployments.active().filter(action=Deployment.Action.DELETE).exists():
+        messages.info(request, f"{endpoint.name} is already being deleted.")
+        return redirect("endpoints:detail", pk=endpoint.pk)
+    with transaction.atomic():
+        deploy.start(endpoint, Deployment.Action.DELETE, request.user)
+    messages.success(request, f"Deleting {endpoint.name}. Its configurations and models go too.")
+    return redirect("endpoints:detail", pk=endpoint.pk)
+
+
+@role_required(Role.DEPLOYER)
+def model_create(request: HttpRequest) -> HttpResponse:
+    """Register a model. "Add a container" re-shows the form with one more row, no script."""
+    data = request.POST if request.method == "POST" else None
+    form = ModelForm(data, initial={"environment": Environment.objects.first()})
+    formset = ContainerFormSet(data, request.FILES or None, prefix="containers")
+    if data and "add_container" in data:
+        # The typed values again, unbound (no errors before the user submits), plus a row.
+        rows = min(int(data.get("containers-TOTAL_FORMS", 1)) + 1, 15)
+        fields = ("hostname", "image", "model_data_url", "environment_variables")
+        initial = [
+            {name: data.get(f"containers-{row}-{name}", "") for name in fields}
+            for row in range(rows)
+        ]
+        form = ModelForm(initial=data.dict())
+        formset = ContainerFormSet(initial=initial, prefix="containers")
+        return render(request, "endpoints/model_form.html", {"form": form, "formset": formset})
+    if data and form.is_valid() and formset.is_valid():
+        filled = [f for f in formset.forms if f.cleaned_data.get("image")]
+        containers = build_containers(form, filled)
+        if not form.errors and not any(f.errors for f in filled):
+            return save_model(request, form, filled, containers)
+    return render(request, "endpoints/model_form.html", {"form": form, "formset": formset})
+
+
+def save_model(
+    request: HttpRequest, form: ModelForm, container_forms: list, containers: list[dict]
+) -> HttpResponse:
+    """Upload any archives first (a failed upload saves nothing), then the model."""
+    environment = form.cleaned_data["environment"]
+    for container_form, container in zip(container_forms, containers, strict=True):
+        archive = container_form.cleaned_data.get("archive")
+        if archive:
+            try:
+                environment.backend.upload_object(container["ModelDataUrl"], archive.read())
+            except ProviderError as error:
+                return render(
+                    request,
+                    "endpoints/model_form.html",
+                    {"form": form, "formset": None, "error": error},
+                )
+    data = form.cleaned_data
+    with transaction.atomic():
+        model = RegisteredModel.objects.create(
+            environment=environment,
+            name=data["name"],
+            description=data["description"],
+            kind=data["kind"],
+            containers=containers,
+            inference_mode=data["inference_mode"] if len(containers) > 1 else "",
+            execution_role_arn=data["execution_role_arn"],
+            subnets=data["subnets"],
+            security_groups=data["security_groups"],
+            network_isolation=data["network_isolation"],
+            created_by=request.user,
+        )
+    messages.success(request, f"{model.name} is registered. Deploy it when you are ready.")
+    return redirect("endpoints:model_detail", pk=model.pk)

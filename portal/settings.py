@@ -121,6 +121,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so tests can start a real worker process on the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -241,6 +243,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # worker holding its lease before the reconciler sends it again (reliability.md §3.3).
 ENDPOINT_POLL_SECONDS = float(os.environ.get("ENDPOINT_POLL_SECONDS", "5"))
 RECONCILE_AFTER_SECONDS = float(os.environ.get("RECONCILE_AFTER_SECONDS", "30"))
+# A worker's claim on a deployment step; a killed worker's step is re-driven after it runs out.
+DEPLOYMENT_LEASE_SECONDS = float(os.environ.get("DEPLOYMENT_LEASE_SECONDS", "150"))
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
     "poll-endpoints": {"task": "endpoints.tasks.poll_endpoints", "schedule": ENDPOINT_POLL_SECONDS},

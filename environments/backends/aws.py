@@ -432,7 +432,24 @@ class AwsBackend(Backend):
         target_invocations_per_instance: float,
         scale_in_cooldown: int,
         scale_out_cooldown: int,
+        backlog: bool = False,
     ) -> None:
+        if backlog:
+            # Async endpoints scale on their queue and may scale to zero (sagemaker.md §4).
+            metric = {
+                "CustomizedMetricSpecification": {
+                    "MetricName": "ApproximateBacklogSizePerInstance",
+                    "Namespace": "AWS/SageMaker",
+                    "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+                    "Statistic": "Average",
+                }
+            }
+        else:
+            metric = {
+                "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                }
+            }
         call(
             self.autoscaling.put_scaling_policy,
             PolicyName=name,
@@ -442,9 +459,7 @@ class AwsBackend(Backend):
             PolicyType="TargetTrackingScaling",
             TargetTrackingScalingPolicyConfiguration={
                 "TargetValue": float(target_invocations_per_instance),
-                "PredefinedMetricSpecification": {
-                    "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-                },
+                **metric,
                 "ScaleInCooldown": scale_in_cooldown,
                 "ScaleOutCooldown": scale_out_cooldown,
             },

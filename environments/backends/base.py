@@ -257,8 +257,10 @@ class Backend:
         target_invocations_per_instance: float,
         scale_in_cooldown: int,
         scale_out_cooldown: int,
+        backlog: bool = False,
     ) -> None:
-        """Create or replace a target-tracking policy on invocations per instance per minute."""
+        """Create or replace a target-tracking policy: invocations per instance per minute, or
+        with `backlog` the async queue per instance (which may scale to zero)."""
         raise NotImplementedError
 
     def delete_scaling_policy(self, endpoint: str, variant: str, name: str) -> None:

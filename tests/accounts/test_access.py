@@ -8,6 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.roles import Role
+from endpoints.models import Endpoint, RegisteredModel
 from tests.factories import EnvironmentFactory, UserFactory
 
 PUBLIC = 0  # anyone, signed in or not
@@ -32,7 +33,17 @@ ACCESS = {
     "environments:update": (Role.ADMIN, Role.ADMIN),
     "environments:test_connection": (NOT_ALLOWED, Role.ADMIN),
     "endpoints:list": (Role.VIEWER, NOT_ALLOWED),
+    "endpoints:detail": (Role.VIEWER, NOT_ALLOWED),
+    "endpoints:delete": (NOT_ALLOWED, Role.DEPLOYER),
+    "endpoints:deploy_demo": (NOT_ALLOWED, Role.DEPLOYER),
+    "endpoints:create": (Role.DEPLOYER, Role.DEPLOYER),
+    "endpoints:wizard_step": (Role.DEPLOYER, Role.DEPLOYER),
+    "endpoints:update": (Role.DEPLOYER, Role.DEPLOYER),
+    "endpoints:export": (Role.DEPLOYER, NOT_ALLOWED),
+    "endpoints:import": (Role.DEPLOYER, Role.DEPLOYER),
     "endpoints:model_list": (Role.VIEWER, NOT_ALLOWED),
+    "endpoints:model_detail": (Role.VIEWER, NOT_ALLOWED),
+    "endpoints:model_create": (Role.DEPLOYER, Role.DEPLOYER),
     "modelcards:list": (Role.VIEWER, NOT_ALLOWED),
     "playground:index": (Role.ENGINEER, NOT_ALLOWED),
     "insights:index": (Role.VIEWER, NOT_ALLOWED),
@@ -63,7 +74,22 @@ def url_for(name: str) -> str:
         return reverse(name, args=[UserFactory(role=Role.VIEWER).pk])
     if name in {"environments:detail", "environments:update", "environments:test_connection"}:
         return reverse(name, args=[EnvironmentFactory().pk])
+    if name == "endpoints:wizard_step":
+        return reverse(name, args=["basics"])
+    if name == "endpoints:model_detail":
+        return reverse(name, args=[model().pk])
+    if name in {"endpoints:detail", "endpoints:delete", "endpoints:update"}:
+        endpoint = Endpoint.objects.create(
+            environment=EnvironmentFactory(), name="iris", spec={"variants": []}
+        )
+        return reverse(name, args=[endpoint.pk])
     return reverse(name)
+
+
+def model() -> RegisteredModel:
+    return RegisteredModel.objects.create(
+        environment=EnvironmentFactory(), name="iris", containers=[{"Image": "sklearn"}]
+    )
 
 
 def may(who: str, rule: float | Role | None) -> bool:

@@ -40,9 +40,10 @@ def test_bad_values_are_refused_with_a_fix(client_for, field, value, message) ->
     assert not Environment.objects.exists()
 
 
-def test_load_demo_adds_the_local_environment_once(db) -> None:
+def test_load_demo_adds_the_local_environment_once(db, settings, tmp_path) -> None:
     from django.core.management import call_command
 
+    settings.LOCAL_S3_ROOT = tmp_path
     call_command("load_demo")
     call_command("load_demo")
 

@@ -1,0 +1,235 @@
+"""The demo workspace: a local environment with real, small models registered, and one click to
+deploy one endpoint of each kind. Models are trained here from data scikit-learn ships, so
+nothing is downloaded."""
+
+import io
+import tarfile
+import textwrap
+
+from django.db import transaction
+
+from endpoints import deploy
+from endpoints.models import Deployment, Endpoint, RegisteredModel
+from environments.models import Environment
+
+SENTIMENT = """
+import json
+
+POSITIVE = {"good", "great", "love", "excellent", "happy", "fast", "nice"}
+NEGATIVE = {"bad", "awful", "hate", "slow", "broken", "sad", "poor"}
+
+def model_fn(model_dir):
+    return POSITIVE, NEGATIVE
+
+def transform_fn(model, data, content_type, accept):
+    positive, negative = model
+    words = json.loads(data)["text"].lower().split()
+    score = sum(w in positive for w in words) - sum(w in negative for w in words)
+    label = "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    return json.dumps({"label": label, "score": score}), "application/json"
+"""
+
+STATISTICS = """
+import json
+
+def model_fn(model_dir):
+    return None
+
+def transform_fn(model, data, content_type, accept):
+    text = json.loads(data)["text"]
+    words = text.split()
+    return json.dumps({"characters": len(text), "words": len(words),
+                       "longest_word": max(words, key=len) if words else ""}), "application/json"
+"""
+
+
+def tarball(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def joblib_archive(model: object) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return tarball({"model.joblib": buffer.getvalue()})
+
+
+def iris_classifier() -> bytes:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = load_iris(return_X_y=True)
+    return joblib_archive(LogisticRegression(max_iter=500).fit(features, labels))
+
+
+def diabetes_models() -> dict[str, bytes]:
+    """Three regressors on scikit-learn's diabetes data: the multi-model set."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Lasso, LinearRegression, Ridge
+
+    features, target = load_diabetes(return_X_y=True)
+    return {
+        f"{name}.tar.gz": joblib_archive(estimator.fit(features, target))
+        for name, estimator in (
+            ("linear", LinearRegression()),
+            ("ridge", Ridge(alpha=0.5)),
+            ("lasso", Lasso(alpha=0.1)),
+        )
+    }
+
+
+def llm_available() -> bool:
+    try:
+        from runtime.images import image_class
+
+        image_class("llm")
+    except (ValueError, ImportError):
+        return False
+    return True
+
+
+def load(environment: Environment | None = None) -> Environment:
+    """Create (or keep) the local environment, its demo artifacts and registered models."""
+    with transaction.atomic():
+        environment, _ = Environment.objects.get_or_create(
+            name="local",
+            defaults={
+                "kind": Environment.Kind.LOCAL,
+                "description": "The local runtime on this machine: free, instant, no AWS.",
+                "bucket": "portal-demo",
+                "prefix": "portal/",
+            },
+        )
+    storage = environment.backend
+    root = f"{environment.storage_uri}demo"
+    iris_uri = f"{root}/iris/model.tar.gz"
+    if not storage.list_objects(iris_uri):
+        storage.upload_object(iris_uri, iris_classifier())
+        for name, archive in diabetes_models().items():
+            storage.upload_object(f"{root}/diabetes/{name}", archive)
+        storage.upload_object(
+            f"{root}/sentiment/model.tar.gz",
+            tarball({"code/inference.py": textwrap.dedent(SENTIMENT).encode()}),
+        )
+        storage.upload_object(
+            f"{root}/statistics/model.tar.gz",
+            tarball({"code/inference.py": textwrap.dedent(STATISTICS).encode()}),
+        )
+    models = [
+        (
+            "iris-classifier",
+            "Predicts the iris species from 4 flower measurements (CSV).",
+            RegisteredModel.Kind.SINGLE,
+            [{"Image": "sklearn", "ModelDataUrl": iris_uri}],
+            "",
+        ),
+        (
+            "diabetes-regressors",
+            "Three regressors of disease progression; pick one by TargetModel.",
+            RegisteredModel.Kind.MULTI_MODEL,
+            [{"Image": "sklearn", "ModelDataUrl": f"{root}/diabetes/", "Mode": "MultiModel"}],
+            "",
+        ),
+        (
+            "text-tools",
+            "Two containers: sentiment and text statistics; pick one by hostname.",
+            RegisteredModel.Kind.MULTI_CONTAINER,
+            [
+                {
+                    "Image": "python",
+                    "ModelDataUrl": f"{root}/sentiment/model.tar.gz",
+                    "ContainerHostname": "sentiment",
+                },
+                {
+                    "Image": "python",
+                    "ModelDataUrl": f"{root}/statistics/model.tar.gz",
+                    "ContainerHostname": "statistics",
+                },
+            ],
+            RegisteredModel.Mode.DIRECT,
+        ),
+    ]
+    if llm_available():
+        models.append(
+            (
+                "smollm2-chat",
+                "SmolLM2-135M-Instruct, a small chat model (GGUF).",
+                RegisteredModel.Kind.SINGLE,
+                [{"Image": "llm", "Environment": {"LLM_MODEL": "smollm2"}}],
+                "",
+            )
+        )
+    for name, description, kind, containers, mode in models:
+        RegisteredModel.objects.get_or_create(
+            environment=environment,
+            name=name,
+            deleted_at=None,
+            defaults={
+                "description": description,
+                "kind": kind,
+                "containers": containers,
+                "inference_mode": mode,
+            },
+        )
+    return environment
+
+
+DEMO_ENDPOINTS = [
+    # name, model, kind, extra spec
+    ("iris", "iris-classifier", Endpoint.Kind.REAL_TIME, {}),
+    ("iris-serverless", "iris-classifier", Endpoint.Kind.SERVERLESS, {}),
+    ("iris-async", "iris-classifier", Endpoint.Kind.ASYNC, {}),
+    ("diabetes", "diabetes-regressors", Endpoint.Kind.REAL_TIME, {}),
+    ("text-tools", "text-tools", Endpoint.Kind.REAL_TIME, {}),
+    ("chat", "smollm2-chat", Endpoint.Kind.REAL_TIME, {}),
+]
+
+
+def deploy_demo(environment: Environment, user: object = None) -> list[Endpoint]:
+    """One endpoint of each kind from the demo models; ones that already exist are kept."""
+    created = []
+    for name, model_name, kind, extra in DEMO_ENDPOINTS:
+        model = RegisteredModel.objects.filter(
+            environment=environment, name=model_name, deleted_at__isnull=True
+        ).first()
+        if (
+            model is None
+            or Endpoint.objects.live().filter(environment=environment, name=name).exists()
+        ):
+            continue
+        variant = {"name": "AllTraffic", "model_id": model.pk}
+        spec: dict = {"variants": [variant], **extra}
+        if kind == Endpoint.Kind.SERVERLESS:
+            variant["serverless"] = {"memory": 2048, "max_concurrency": 5}
+        else:
+            variant |= {"instance_type": "ml.m5.large", "instance_count": 1, "weight": 1.0}
+        if kind == Endpoint.Kind.ASYNC:
+            spec["async"] = {
+                "output_path": f"{environment.storage_uri}async/{name}/output",
+                "failure_path": f"{environment.storage_uri}async/{name}/failures",
+                "max_concurrent": 2,
+            }
+        if name == "iris":
+            spec["capture"] = {
+                "enabled": True,
+                "sampling": 100,
+                "input": True,
+                "output": True,
+                "destination": f"{environment.storage_uri}capture",
+                "csv_types": ["text/csv"],
+                "json_types": ["application/json"],
+            }
+        with transaction.atomic():
+            endpoint = Endpoint.objects.create(
+                environment=environment, name=name, kind=kind, spec=spec, created_by=user
+            )
+            deploy.start(endpoint, Deployment.Action.CREATE, user)
+        created.append(endpoint)
+    return created

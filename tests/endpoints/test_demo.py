@@ -1,0 +1,54 @@
+"""The demo workspace: real models registered, and one click deploys one endpoint of each kind."""
+
+import json
+import time
+
+import pytest
+from django.urls import reverse
+
+from endpoints import demo
+from endpoints.models import Endpoint, RegisteredModel
+from endpoints.tasks import advance_deployment, poll_endpoints
+from portal.celery import app as celery_app
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+def test_one_click_brings_every_demo_endpoint_to_in_service(client_for, runtime_url, settings):
+    celery_app.conf.task_always_eager = True
+    try:
+        environment = demo.load()
+        client_for("deployer").post(reverse("endpoints:deploy_demo"))
+        endpoints = list(Endpoint.objects.live())
+        for endpoint in endpoints:
+            advance_deployment(endpoint.deployments.get().pk)  # what on_commit sends
+        deadline = time.monotonic() + 90
+        while Endpoint.objects.live().exclude(status="InService").exists():
+            assert time.monotonic() < deadline, list(
+                Endpoint.objects.values_list("name", "status", "failure_reason")
+            )
+            time.sleep(0.3)
+            poll_endpoints()
+    finally:
+        celery_app.conf.task_always_eager = False
+    backend = environment.backend
+
+    kinds = {endpoint.kind for endpoint in endpoints}
+    iris = backend.invoke("iris", b"5.1,3.5,1.4,0.2", content_type="text/csv")
+    ridge = backend.invoke(
+        "diabetes",
+        json.dumps([[0.0] * 10]).encode(),
+        content_type="application/json",
+        target_model="ridge.tar.gz",
+    )
+    mood = backend.invoke(
+        "text-tools",
+        b'{"text": "great and fast"}',
+        content_type="application/json",
+        target_container="sentiment",
+    )
+    assert kinds >= {"real-time", "serverless", "async"}
+    assert json.loads(iris.body) == {"predictions": [0]}  # setosa
+    assert len(json.loads(ridge.body)["predictions"]) == 1
+    assert json.loads(mood.body)["label"] == "positive"
+    assert RegisteredModel.objects.filter(name="iris-classifier").count() == 1

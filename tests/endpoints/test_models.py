@@ -1,0 +1,134 @@
+"""Deployers register models; every bad value gets a message that says how to fix it."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from endpoints.models import RegisteredModel
+from tests.factories import EnvironmentFactory
+from tests.runtime import artifacts
+
+
+def post_data(environment, **fields) -> dict:
+    data = {
+        "environment": environment.pk,
+        "name": "churn",
+        "kind": "single",
+        "containers-TOTAL_FORMS": "1",
+        "containers-INITIAL_FORMS": "0",
+        "containers-MIN_NUM_FORMS": "1",
+        "containers-MAX_NUM_FORMS": "15",
+        "containers-0-image": "sklearn",
+        "containers-0-model_data_url": f"s3://{environment.bucket}/portal/churn/model.tar.gz",
+    }
+    return data | fields
+
+
+def test_deployer_registers_a_single_container_model(client_for, db) -> None:
+    environment = EnvironmentFactory()
+
+    response = client_for("deployer").post(
+        reverse("endpoints:model_create"),
+        post_data(environment, **{"containers-0-environment_variables": "THREADS=2\n# note\n"}),
+    )
+
+    model = RegisteredModel.objects.get(name="churn")
+    assert response.status_code == 302
+    assert model.containers == [
+        {
+            "Image": "sklearn",
+            "ModelDataUrl": f"s3://{environment.bucket}/portal/churn/model.tar.gz",
+            "Environment": {"THREADS": "2"},
+        }
+    ]
+    assert model.create_model_request("portal-1-g1-v0")["PrimaryContainer"]["Image"] == "sklearn"
+
+
+def test_an_uploaded_archive_goes_into_the_environments_storage(client_for, db, settings, tmp_path):
+    settings.LOCAL_S3_ROOT = tmp_path
+    environment = EnvironmentFactory(bucket="demo")
+    archive = SimpleUploadedFile("model.tar.gz", artifacts.iris_like_classifier())
+    data = post_data(
+        environment, **{"containers-0-model_data_url": "", "containers-0-archive": archive}
+    )
+
+    client_for("deployer").post(reverse("endpoints:model_create"), data)
+
+    model = RegisteredModel.objects.get(name="churn")
+    assert model.containers[0]["ModelDataUrl"] == "s3://demo/portal/models/churn/0/model.tar.gz"
+    assert (tmp_path / "demo/portal/models/churn/0/model.tar.gz").read_bytes()[:2] == b"\x1f\x8b"
+
+
+def test_multi_container_direct_model_needs_hostnames(client_for, db) -> None:
+    environment = EnvironmentFactory()
+    data = post_data(
+        environment,
+        kind="multi-container",
+        inference_mode="Direct",
+        **{
+            "containers-TOTAL_FORMS": "2",
+            "containers-1-image": "python",
+            "containers-1-model_data_url": f"s3://{environment.bucket}/portal/b/model.tar.gz",
+        },
+    )
+
+    refused = client_for("deployer").post(reverse("endpoints:model_create"), data)
+    data |= {"containers-0-hostname": "pre", "containers-1-hostname": "post"}
+    accepted = client_for("deployer").post(reverse("endpoints:model_create"), data)
+
+    assert refused.status_code == 200
+    assert "Give every container a hostname" in refused.content.decode()
+    assert accepted.status_code == 302
+    model = RegisteredModel.objects.get()
+    assert model.create_model_request("x")["InferenceExecutionConfig"] == {"Mode": "Direct"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": "bad name!"}, "letters, digits"),
+        ({"containers-0-image": "ubuntu latest"}, "ECR image URI"),
+        ({"containers-0-model_data_url": "https://evil.example.com/m.tar.gz"}, "s3://"),
+        ({"containers-0-model_data_url": "s3://elsewhere/m/model.tar.gz"}, "environment"),
+        ({"containers-0-model_data_url": "s3://env-bucket/portal/model.zip"}, ".tar.gz"),
+        ({"containers-0-environment_variables": "no equals sign"}, "Line 1: write KEY=value."),
+        ({"kind": "multi-model"}, "End the folder with a slash"),
+        ({"subnets": "subnet-0abc12345"}, "both subnets and security groups"),
+        ({"containers-0-image": ""}, "Give the container&#x27;s image"),
+    ],
+)
+def test_bad_model_values_are_refused_with_a_fix(client_for, db, fields, message) -> None:
+    environment = EnvironmentFactory(bucket="env-bucket")
+
+    response = client_for("deployer").post(
+        reverse("endpoints:model_create"), post_data(environment, **fields)
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not RegisteredModel.objects.exists()
+
+
+def test_adding_a_container_row_keeps_what_was_typed(client_for, db) -> None:
+    environment = EnvironmentFactory()
+
+    response = client_for("deployer").post(
+        reverse("endpoints:model_create"), post_data(environment, add_container="1")
+    )
+
+    html = response.content.decode()
+    assert "Container 2" in html
+    assert 'value="sklearn"' in html
+    assert "errorlist" not in html and 'class="error"' not in html
+
+
+def test_a_fake_archive_is_refused(client_for, db) -> None:
+    environment = EnvironmentFactory()
+    fake = SimpleUploadedFile("model.tar.gz", b"PK\x03\x04 a zip")
+    data = post_data(
+        environment, **{"containers-0-model_data_url": "", "containers-0-archive": fake}
+    )
+
+    response = client_for("deployer").post(reverse("endpoints:model_create"), data)
+
+    assert "not gzip-compressed" in response.content.decode()
