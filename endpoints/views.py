@@ -59,7 +59,12 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "models": deploy.variant_models(endpoint) if endpoint.spec.get("variants") else [],
         "invoke_url": invoke_url(endpoint),
     }
-    return render(request, template, context)
+    response = render(request, template, context)
+    if request.htmx and endpoint.is_settled:
+        # The poll that sees the endpoint settle reloads the page once: the actions that
+        # depend on its status (Update, Open in playground) appear with it.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def invoke_url(endpoint: Endpoint) -> str:
