@@ -67,6 +67,20 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+@require_safe
+@role_required(Role.VIEWER)
+def endpoint_logs(request: HttpRequest, pk: int) -> HttpResponse:
+    """The endpoint's container output (local runtime) or CloudWatch Logs (AWS), loaded on
+    demand: a stuck or Failed deployment explains itself here."""
+    endpoint = get_object_or_404(Endpoint.objects.select_related("environment"), pk=pk)
+    context: dict = {"endpoint": endpoint}
+    try:
+        context["lines"] = endpoint.environment.backend.endpoint_logs(endpoint.name, limit=300)
+    except ProviderError as error:
+        context["error"] = error
+    return render(request, "endpoints/endpoint_logs.html", context)
+
+
 def invoke_url(endpoint: Endpoint) -> str:
     from django.conf import settings
 

@@ -34,6 +34,7 @@ ACCESS = {
     "environments:test_connection": (NOT_ALLOWED, Role.ADMIN),
     "endpoints:list": (Role.VIEWER, NOT_ALLOWED),
     "endpoints:detail": (Role.VIEWER, NOT_ALLOWED),
+    "endpoints:logs": (Role.VIEWER, NOT_ALLOWED),
     "endpoints:delete": (NOT_ALLOWED, Role.DEPLOYER),
     "endpoints:deploy_demo": (NOT_ALLOWED, Role.DEPLOYER),
     "endpoints:create": (Role.DEPLOYER, Role.DEPLOYER),
@@ -78,7 +79,7 @@ def url_for(name: str) -> str:
         return reverse(name, args=["basics"])
     if name == "endpoints:model_detail":
         return reverse(name, args=[model().pk])
-    if name in {"endpoints:detail", "endpoints:delete", "endpoints:update"}:
+    if name in {"endpoints:detail", "endpoints:delete", "endpoints:update", "endpoints:logs"}:
         endpoint = Endpoint.objects.create(
             environment=EnvironmentFactory(), name="iris", spec={"variants": []}
         )

@@ -178,3 +178,17 @@ def test_the_reconciler_re_drives_a_deployment_whose_message_was_lost(eager, loc
     deployment.refresh_from_db()
     assert sent == 1
     assert deployment.step != Deployment.Step.QUEUED
+
+
+def test_the_endpoint_page_shows_its_containers_output(eager, local, client_for) -> None:
+    environment, model = local
+    endpoint = new_endpoint(environment, model)
+    drive(deploy.start(endpoint, Deployment.Action.CREATE))
+
+    from django.urls import reverse
+
+    response = client_for("viewer").get(reverse("endpoints:logs", args=[endpoint.pk]))
+
+    html = response.content.decode()
+    assert "AllTraffic-0/primary" in html
+    assert "Serving sklearn on 127.0.0.1" in html
