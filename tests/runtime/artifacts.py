@@ -1,7 +1,6 @@
 """Real model archives, built the way a user would build model.tar.gz."""
 
 import io
-import tarfile
 import textwrap
 from pathlib import Path
 
@@ -9,15 +8,7 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-
-def tarball(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+from endpoints.demo import tarball
 
 
 def joblib_bytes(model: object) -> bytes:
