@@ -226,8 +226,11 @@ def advance(deployment: Deployment) -> str | None:
         # No transaction around provider calls: each database write below is one statement,
         # and a long-held write lock would stall every other writer (SQLite above all).
         done = run_step(deployment, endpoint, backend, step)
-    except ProviderBusy:
+    except ProviderBusy as error:
         release(deployment)
+        # Visible on the timeline, not only in a worker's log: the provider is slowing us down.
+        Deployment.objects.filter(pk=deployment.pk).update(last_error=error.message)
+        endpoint.event(f"{error.message} Retrying with backoff.", kind="info")
         raise  # the task retries with backoff
     except ProviderError as error:
         if error.retryable and deployment.attempts < MAX_ATTEMPTS:

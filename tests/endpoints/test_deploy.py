@@ -4,6 +4,7 @@ with exactly one of each provider resource however often a step runs."""
 import time
 
 import pytest
+from django.utils import timezone
 
 from endpoints import deploy
 from endpoints.models import Deployment, Endpoint, RegisteredModel
@@ -192,3 +193,31 @@ def test_the_endpoint_page_shows_its_containers_output(eager, local, client_for)
     html = response.content.decode()
     assert "AllTraffic-0/primary" in html
     assert "Serving sklearn on 127.0.0.1" in html
+
+
+def test_throttling_is_retried_and_shown_on_the_timeline(local, monkeypatch) -> None:
+    from environments.backends.base import ProviderBusy
+    from environments.backends.local import LocalBackend
+
+    environment, model = local
+    endpoint = new_endpoint(environment, model)
+    deployment = Deployment.objects.create(
+        endpoint=endpoint, action="create", generation=1, step=Deployment.Step.MODEL
+    )
+    throttled = ProviderBusy(
+        "SageMaker is throttling requests (ThrottlingException).", code="ThrottlingException"
+    )
+
+    def slow_down(self, name):
+        raise throttled
+
+    monkeypatch.setattr(LocalBackend, "describe_model", slow_down)
+
+    with pytest.raises(ProviderBusy):
+        deploy.advance(deployment)
+
+    deployment.refresh_from_db()
+    assert deployment.step == Deployment.Step.MODEL  # nothing moved; the task will retry
+    assert deployment.lease_until <= timezone.now()  # released for the retry
+    assert "throttling" in endpoint.events.last().message
+    assert "Retrying with backoff" in endpoint.events.last().message
