@@ -2,9 +2,10 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from endpoints import validators
-from endpoints.models import RegisteredModel
+from endpoints.models import Endpoint, RegisteredModel
 from environments.models import Environment
 
 MAX_ARCHIVE_BYTES = 4 * 1024**3
@@ -211,3 +212,34 @@ def build_containers(model_form: ModelForm, container_forms: list[ContainerForm]
         if kind == RegisteredModel.Kind.MULTI_CONTAINER:
             model_form.add_error(None, error)
     return containers
+
+
+class IdleRulesForm(forms.ModelForm):
+    """An endpoint's expiry time and idle rule; both optional."""
+
+    class Meta:
+        model = Endpoint
+        fields = ["expires_at", "idle_hours", "idle_action"]
+        labels = {
+            "expires_at": "Delete at",
+            "idle_hours": "Idle hours",
+            "idle_action": "Then",
+        }
+        widgets = {"expires_at": forms.DateTimeInput(attrs={"type": "datetime-local"})}
+
+    def clean_expires_at(self) -> object:
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at and expires_at <= timezone.now():
+            raise ValidationError("Pick a time in the future, or leave it empty.")
+        return expires_at
+
+    def clean(self) -> dict:
+        data = super().clean()
+        hours, action = data.get("idle_hours"), data.get("idle_action")
+        if bool(hours) != bool(action):
+            raise ValidationError(
+                "An idle rule needs both the hours without invocations and what to do then."
+            )
+        if hours is not None and not 1 <= hours <= 24 * 30:
+            self.add_error("idle_hours", "Use 1 to 720 hours (30 days).")
+        return data

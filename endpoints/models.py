@@ -85,12 +85,22 @@ class RegisteredModel(models.Model):
         return request
 
 
+class IdleAction(models.TextChoices):
+    DELETE = "delete", "delete it"
+    SCALE_DOWN = "scale-down", "scale it to its minimum"
+
+
 class EndpointQuerySet(models.QuerySet):
     def live(self) -> "EndpointQuerySet":
         return self.filter(deleted_at__isnull=True)
 
     def in_transition(self) -> "EndpointQuerySet":
         return self.live().filter(status__in=TRANSITIONAL)
+
+    def with_cost_rules(self) -> "EndpointQuerySet":
+        return self.live().filter(
+            models.Q(expires_at__isnull=False) | models.Q(idle_hours__isnull=False)
+        )
 
 
 class Endpoint(models.Model):
@@ -127,6 +137,15 @@ class Endpoint(models.Model):
     previous_config_name = models.CharField(max_length=63, blank=True)
     variants_state = models.JSONField(default=list, blank=True)  # instance counts per variant
     polled_at = models.DateTimeField(null=True, blank=True)
+    # Idle cost: provisioned endpoints are billed while nobody calls them.
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Delete the endpoint at this time."
+    )
+    idle_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="After this many hours without an invocation…"
+    )
+    idle_action = models.CharField(max_length=20, choices=IdleAction.choices, blank=True)
+    idle_warned_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -125,3 +125,14 @@ def reconcile_deployments() -> int:
         advance_deployment.delay(deployment.pk)
         count += 1
     return count
+
+
+@shared_task(ignore_result=True)
+def enforce_idle_rules() -> int:
+    """Expiry times and idle rules of every endpoint that has one; returns how many acted."""
+    from endpoints import idle
+
+    acted = 0
+    for endpoint in Endpoint.objects.with_cost_rules().select_related("environment"):
+        acted += idle.check(endpoint) in {"deleted", "scaled"}
+    return acted

@@ -7,8 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.roles import Role, role_required
-from endpoints import demo, deploy
-from endpoints.forms import ContainerFormSet, ModelForm, build_containers
+from endpoints import demo, deploy, idle
+from endpoints.forms import ContainerFormSet, IdleRulesForm, ModelForm, build_containers
 from endpoints.models import TRANSITIONAL, Deployment, Endpoint, RegisteredModel
 from environments.backends.base import ProviderError
 from environments.models import Environment
@@ -58,6 +58,8 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": endpoint.events.order_by("-at", "-pk")[:100],
         "models": deploy.variant_models(endpoint) if endpoint.spec.get("variants") else [],
         "invoke_url": invoke_url(endpoint),
+        "idle_rules": idle.describe(endpoint),
+        "idle_form": IdleRulesForm(instance=endpoint),
     }
     response = render(request, template, context)
     if request.htmx and endpoint.is_settled:
@@ -105,6 +107,26 @@ def deploy_demo(request: HttpRequest) -> HttpResponse:
     else:
         messages.info(request, "The demo endpoints are already there.")
     return redirect("endpoints:list")
+
+
+@require_POST
+@role_required(Role.DEPLOYER)
+def set_idle_rules(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set or clear the endpoint's expiry time and idle rule; recorded on its timeline."""
+    endpoint = get_object_or_404(Endpoint, pk=pk, deleted_at__isnull=True)
+    form = IdleRulesForm(request.POST, instance=endpoint)
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+        return redirect("endpoints:detail", pk=endpoint.pk)
+    with transaction.atomic():
+        endpoint = form.save(commit=False)
+        endpoint.idle_warned_at = None
+        endpoint.save()
+        rules = idle.describe(endpoint)
+        endpoint.event(f"Cost rules: {rules}." if rules else "Cost rules removed.")
+    messages.success(request, "Cost rules saved.")
+    return redirect("endpoints:detail", pk=endpoint.pk)
 
 
 @require_POST

@@ -248,6 +248,10 @@ DEPLOYMENT_LEASE_SECONDS = float(os.environ.get("DEPLOYMENT_LEASE_SECONDS", "150
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
     "poll-endpoints": {"task": "endpoints.tasks.poll_endpoints", "schedule": ENDPOINT_POLL_SECONDS},
+    "enforce-idle-rules": {
+        "task": "endpoints.tasks.enforce_idle_rules",
+        "schedule": float(os.environ.get("IDLE_CHECK_SECONDS", "300")),
+    },
     "reconcile-deployments": {
         "task": "endpoints.tasks.reconcile_deployments",
         "schedule": RECONCILE_AFTER_SECONDS,

@@ -35,6 +35,7 @@ ACCESS = {
     "endpoints:list": (Role.VIEWER, NOT_ALLOWED),
     "endpoints:detail": (Role.VIEWER, NOT_ALLOWED),
     "endpoints:logs": (Role.VIEWER, NOT_ALLOWED),
+    "endpoints:idle_rules": (NOT_ALLOWED, Role.DEPLOYER),
     "endpoints:delete": (NOT_ALLOWED, Role.DEPLOYER),
     "endpoints:deploy_demo": (NOT_ALLOWED, Role.DEPLOYER),
     "endpoints:create": (Role.DEPLOYER, Role.DEPLOYER),
@@ -79,7 +80,13 @@ def url_for(name: str) -> str:
         return reverse(name, args=["basics"])
     if name == "endpoints:model_detail":
         return reverse(name, args=[model().pk])
-    if name in {"endpoints:detail", "endpoints:delete", "endpoints:update", "endpoints:logs"}:
+    if name in {
+        "endpoints:detail",
+        "endpoints:delete",
+        "endpoints:update",
+        "endpoints:logs",
+        "endpoints:idle_rules",
+    }:
         endpoint = Endpoint.objects.create(
             environment=EnvironmentFactory(), name="iris", spec={"variants": []}
         )
