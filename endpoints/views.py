@@ -30,7 +30,19 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
         for endpoint in Endpoint.objects.live().filter(environment=model.environment)
         if any(variant.get("model_id") == model.pk for variant in endpoint.spec.get("variants", []))
     ]
-    return render(request, "endpoints/model_detail.html", {"model": model, "endpoints": endpoints})
+    context = {"model": model, "endpoints": endpoints}
+    if model.kind == RegisteredModel.Kind.MULTI_MODEL:
+        # The TargetModel names a caller may use: the archives under the model's prefix.
+        prefix = model.containers[0].get("ModelDataUrl", "")
+        try:
+            context["targets"] = [
+                item.uri.removeprefix(prefix)
+                for item in model.environment.backend.list_objects(prefix)
+                if item.uri.endswith(".tar.gz")
+            ]
+        except ProviderError as error:
+            context["error"] = error
+    return render(request, "endpoints/model_detail.html", context)
 
 
 @require_safe

@@ -132,3 +132,23 @@ def test_a_fake_archive_is_refused(client_for, db) -> None:
     response = client_for("deployer").post(reverse("endpoints:model_create"), data)
 
     assert "not gzip-compressed" in response.content.decode()
+
+
+def test_a_multi_model_page_lists_the_targets_under_its_prefix(client_for, db, settings, tmp_path):
+    settings.LOCAL_S3_ROOT = tmp_path
+    environment = EnvironmentFactory(bucket="demo")
+    for name in ("linear.tar.gz", "ridge.tar.gz"):
+        artifacts.write(tmp_path, f"s3://demo/portal/mme/{name}", artifacts.linear_model(2))
+    model = RegisteredModel.objects.create(
+        environment=environment,
+        name="set",
+        kind="multi-model",
+        containers=[
+            {"Image": "sklearn", "Mode": "MultiModel", "ModelDataUrl": "s3://demo/portal/mme/"}
+        ],
+    )
+
+    page = client_for("viewer").get(reverse("endpoints:model_detail", args=[model.pk]))
+
+    html = page.content.decode()
+    assert "<code>linear.tar.gz</code>" in html and "<code>ridge.tar.gz</code>" in html
