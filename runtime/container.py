@@ -21,6 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from runtime import new_loop
 from runtime.images import Image, ModelError, image_class
 
 STREAM_HEADER = "X-Portal-Stream"
@@ -255,13 +256,9 @@ def main() -> None:
             options.failure_file.write_text(reason)
         sys.exit(3)
     print(f"Serving {options.image} on 127.0.0.1:{options.port}", flush=True)
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
-    web.run_app(app, host="127.0.0.1", port=options.port, print=None, access_log=None, loop=loop)
+    web.run_app(
+        app, host="127.0.0.1", port=options.port, print=None, access_log=None, loop=new_loop()
+    )
 
 
 if __name__ == "__main__":

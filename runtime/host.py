@@ -16,7 +16,6 @@ import math
 import os
 import random
 import re
-import shutil
 import socket
 import sys
 import time
@@ -1719,9 +1718,6 @@ class Host:
             for instance in variant.instances
             for container in instance.containers
         ]
-
-    def remove_workspace(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def page(items: list[dict], request: dict, key: str) -> dict:

@@ -3,7 +3,6 @@
 
 import threading
 import time
-from collections import defaultdict
 
 RETENTION_SECONDS = 24 * 3600
 
@@ -15,7 +14,6 @@ class Metrics:
         self.lock = threading.Lock()
         # (endpoint, variant, metric, minute) -> [sum, count, minimum, maximum]
         self.points: dict[tuple[str, str, str, int], list[float]] = {}
-        self.gauges: dict[tuple[str, str, str], float] = defaultdict(float)
 
     def add(
         self, endpoint: str, variant: str, metric: str, value: float, when: float | None = None
@@ -36,8 +34,6 @@ class Metrics:
 
     def gauge(self, endpoint: str, variant: str, metric: str, value: float) -> None:
         """A level rather than an event (instance count, loaded models): recorded each minute."""
-        with self.lock:
-            self.gauges[(endpoint, variant, metric)] = value
         self.add(endpoint, variant, metric, value)
 
     def forget_old(self) -> None:

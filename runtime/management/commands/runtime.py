@@ -1,22 +1,11 @@
 """`manage.py runtime`: run the local runtime in the foreground."""
 
-import asyncio
-
 from aiohttp import web
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from runtime import new_loop
 from runtime.server import create_app
-
-
-def new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it is installed: the router's own CPU per request is the bound on its
-    throughput next to the model processes (make bench)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 class Command(BaseCommand):
