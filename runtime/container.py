@@ -217,7 +217,11 @@ def build_app(
 def die_with_parent() -> None:
     """A container must not outlive the runtime that started it (a killed runtime would leave
     orphans holding ports and memory). Linux tells us at once; elsewhere a watchdog polls."""
-    parent = os.getppid()
+    # The runtime passes its pid: if it died before this line ran, getppid() would already
+    # name the process that adopted us, and comparing against that would notice nothing.
+    parent = int(os.environ.get("PORTAL_RUNTIME_PID", os.getppid()))
+    if os.getppid() != parent:
+        sys.exit(0)
     if sys.platform.startswith("linux"):
         import ctypes
 

@@ -986,6 +986,7 @@ class Host:
         environment |= {
             "PYTHONPATH": str(PROJECT_ROOT),
             "SAGEMAKER_BIND_TO_PORT": str(container.port),
+            "PORTAL_RUNTIME_PID": str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         }
         if container.multi_model:
