@@ -239,8 +239,30 @@ def die_with_parent() -> None:
     threading.Thread(target=watchdog, daemon=True, name="parent-watchdog").start()
 
 
+def limit_resources() -> None:
+    """Bound what one model can take from the machine (reliability.md S11): no core dumps, a
+    cap on open files and on the size of any file it writes, and, when the runtime passes
+    `PORTAL_MODEL_MEMORY_MB`, on its address space, so a runaway model fails with MemoryError
+    (a ModelError to the caller) instead of starving the portal."""
+    import resource
+
+    limits = {
+        resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_NOFILE: 4096,
+        resource.RLIMIT_FSIZE: 8 * 1024**3,
+    }
+    memory_mb = int(os.environ.get("PORTAL_MODEL_MEMORY_MB") or 0)
+    if memory_mb > 0:
+        limits[resource.RLIMIT_AS] = memory_mb * 1024**2
+    for which, value in limits.items():
+        _, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
 def main() -> None:
     die_with_parent()
+    limit_resources()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", required=True)
     parser.add_argument("--model-dir", type=Path)

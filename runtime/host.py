@@ -226,6 +226,7 @@ class Host:
         serverless_idle_seconds: float = 300.0,
         autoscaling_period: float = 60.0,
         warm_images: tuple[str, ...] = ("sklearn", "python", "llm"),
+        model_memory_mb: int = 0,
     ):
         self.root = root
         self.storage = storage
@@ -247,6 +248,7 @@ class Host:
         self.session: aiohttp.ClientSession | None = None
         self.ports: set[int] = set()  # given to container processes that may still be starting
         self.warm_images = warm_images
+        self.model_memory_mb = model_memory_mb  # each model process's address-space cap; 0: none
         self.warm_spares = bool(warm_images)
         self.spares: dict[str, ContainerProcess] = {}  # image -> warm standby process
         self.spare_tasks: dict[str, asyncio.Task] = {}
@@ -987,6 +989,7 @@ class Host:
             "PYTHONPATH": str(PROJECT_ROOT),
             "SAGEMAKER_BIND_TO_PORT": str(container.port),
             "PORTAL_RUNTIME_PID": str(os.getpid()),
+            "PORTAL_MODEL_MEMORY_MB": str(self.model_memory_mb),
             "PYTHONUNBUFFERED": "1",
         }
         if container.multi_model:

@@ -57,7 +57,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_http(url: str, timeout: float = 20.0) -> None:
+def wait_for_http(url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -107,7 +107,17 @@ def runtime_url(
     process = start_runtime(port, runtime_dirs, **(marker.kwargs if marker else {}))
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/ping")
+        # Generous: a loaded 2-core machine can take a while to import Django and aiohttp.
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                wait_for_http(f"{url}/ping", timeout=1)
+                break
+            except OSError:
+                log = runtime_dirs["state"] / "runtime.log"
+                assert process.poll() is None, f"the runtime exited: {log.read_text()[-2000:]}"
+                if time.monotonic() > deadline:
+                    raise
         settings.LOCAL_RUNTIME_URL = url
         yield url
     finally:

@@ -37,5 +37,6 @@ class Command(BaseCommand):
             serverless_idle_seconds=settings.LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS,
             autoscaling_period=settings.LOCAL_RUNTIME_AUTOSCALING_PERIOD,
             warm_images=tuple(settings.LOCAL_RUNTIME_WARM_IMAGES),
+            model_memory_mb=settings.LOCAL_RUNTIME_MODEL_MEMORY_MB,
         )
         web.run_app(app, host=host, port=port, print=None, access_log=None, loop=new_loop())
