@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test bench lint fmt setup llm check-python clean
+.PHONY: run test bench lint fmt setup llm check-python clean backup restore loadtest
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Endpoint Portal needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Set PYTHON=python3.11 or newer.")'
@@ -56,6 +56,19 @@ lint: $(VENV)/.installed-dev
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The whole portal under playground load (50 clients, open loop, dashboards, LLM streams): a table.
+loadtest: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.loadtest
+
+# A consistent copy of the database under var/backups/ (SQLite online backup, or pg_dump -Fc).
+backup: $(VENV)/.installed-run
+	$(BIN)/python manage.py backup
+
+# Put back the newest backup, or BACKUP=var/backups/<file>; stop `make run` first. What the
+# database held is backed up first (<timestamp>-before-restore).
+restore: $(VENV)/.installed-run
+	$(BIN)/python manage.py restore $(BACKUP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

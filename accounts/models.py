@@ -42,3 +42,30 @@ class User(AbstractUser):
         # get_or_create: the migration makes the groups, but a flushed test database has none.
         self.groups.add(Group.objects.get_or_create(name=role.label)[0])
         self.__dict__.pop("role", None)
+
+
+class LoginFailure(models.Model):
+    """One wrong password (or unknown username) at the sign-in form, kept for an hour so
+    `accounts.throttle` can count recent failures per username and per (username, address)."""
+
+    username = models.CharField(max_length=150, help_text="As typed, lowercased.")
+    address = models.GenericIPAddressField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["username", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class UserSession(models.Model):
+    """Which sessions belong to which user, so signing out or changing a password can end the
+    user's sessions in every other browser too (`accounts.sessions`)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
+from accounts import sessions, throttle
 from accounts.forms import NewPasswordForm, UserCreateForm, UserUpdateForm
 from accounts.roles import Role, role_required
 from audit import audit
@@ -20,8 +21,38 @@ User = get_user_model()
 
 
 class LoginView(auth_views.LoginView):
+    """Django's sign-in, throttled by `accounts.throttle`: after too many failures the form
+    answers 429 with how long to wait, without checking the password at all."""
+
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        attempt = throttle.begin_attempt(
+            request.POST.get("username", ""), throttle.client_address(request)
+        )
+        if isinstance(attempt, throttle.Cooloff):
+            return self.refuse(request, attempt)
+        response = super().post(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            throttle.succeeded(attempt)
+            return response
+        cooloff = throttle.failed(attempt)
+        return response if cooloff is None else self.refuse(request, cooloff)
+
+    def refuse(self, request: HttpRequest, cooloff: throttle.Cooloff) -> HttpResponse:
+        return render(
+            request, "accounts/login_throttled.html", {"minutes": cooloff.minutes}, status=429
+        )
+
+
+class LogoutView(auth_views.LogoutView):
+    """Signing out ends the user's sessions in every browser, not only this one."""
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.user.is_authenticated:
+            sessions.end_sessions(request.user, keep=request.session.session_key)
+        return super().post(request, *args, **kwargs)
 
 
 @sensitive_post_parameters()
@@ -31,7 +62,9 @@ def password_change(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = form.save()
-        update_session_auth_hash(request, user)  # keep this session, end every other one
+        update_session_auth_hash(request, user)  # keep this session, under a new key
+        sessions.end_sessions(user, keep=request.session.session_key)
+        sessions.remember(user, request.session.session_key)
         messages.success(request, "Your password is changed.")
         return redirect("home")
     return render(request, "accounts/password_change.html", {"form": form})
@@ -92,6 +125,8 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
                     account.set_role(new_role)
                 if old_role != new_role.label:
                     audit.record(account, "update", {"role": old_role}, {"role": new_role.label})
+            if not account.is_active:
+                sessions.end_sessions(account)  # a locked account is signed out everywhere
             messages.success(request, f"{account.username} is saved.")
             return redirect("accounts:user_list")
     return render(request, "accounts/user_form.html", {"form": form, "account": account})
@@ -109,6 +144,7 @@ def user_reset_password(request: HttpRequest, pk: int) -> HttpResponse:
         account.set_password(password)
         account.must_change_password = True
         account.save()
+    sessions.end_sessions(account)
     return render(
         request, "accounts/one_time_password.html", {"account": account, "password": password}
     )

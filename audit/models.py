@@ -42,6 +42,11 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name_plural = "audit entries"
+        # Django's own machinery (related deletes, refresh_from_db) uses the base manager: make it
+        # the append-only one too, so no code path reaches a plain QuerySet.delete().
+        base_manager_name = "objects"
+        # No change or delete permission exists to grant anyone, Admins included.
+        default_permissions = ("add", "view")
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.get_action_display().lower()} {self.object_repr}"

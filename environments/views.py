@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.roles import Role, role_required
@@ -26,11 +27,13 @@ def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "environments/environment_detail.html", {"environment": environment})
 
 
+@sensitive_post_parameters("external_id")
 @role_required(Role.ADMIN)
 def environment_create(request: HttpRequest) -> HttpResponse:
     return save_environment(request, Environment())
 
 
+@sensitive_post_parameters("external_id")
 @role_required(Role.ADMIN)
 def environment_update(request: HttpRequest, pk: int) -> HttpResponse:
     return save_environment(request, get_object_or_404(Environment, pk=pk))

@@ -6,6 +6,7 @@ Use with `DJANGO_SETTINGS_MODULE=portal.production` behind a TLS-terminating pro
 
 from portal.settings import *  # noqa: F403 (production is the base settings plus the lines below)
 
+PORTAL_PROFILE = "production"
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)  # noqa: F405

@@ -46,6 +46,10 @@ def secret_key_from_var(path: Path) -> str:
     return path.read_text().strip()
 
 
+# "laptop" here, "production" in portal/production.py; portal/checks.py is stricter on a laptop,
+# where nothing but loopback should ever listen.
+PORTAL_PROFILE = "laptop"
+
 SECRET_KEY = os.environ.get("SECRET_KEY") or secret_key_from_var(VAR_DIR / "secret_key")
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
@@ -54,6 +58,7 @@ CSRF_TRUSTED_ORIGINS = env_list(
 )
 
 INSTALLED_APPS = [
+    "portal",
     "accounts",
     "audit",
     "environments",
@@ -157,6 +162,15 @@ SESSION_ABSOLUTE_SECONDS = int(os.environ.get("SESSION_ABSOLUTE_SECONDS", 12 * 3
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
 
+# Sign-in throttling (accounts/throttle.py): a cool-off after repeated failures, never a lockout
+# an Admin must lift. Behind a proxy, CLIENT_IP_HEADER names the META key it sets with the
+# client's address (HTTP_X_FORWARDED_FOR); empty means REMOTE_ADDR.
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "5"))
+LOGIN_ADDRESS_WINDOW_SECONDS = int(os.environ.get("LOGIN_ADDRESS_WINDOW_SECONDS", 15 * 60))
+LOGIN_FAILURES_PER_USERNAME = int(os.environ.get("LOGIN_FAILURES_PER_USERNAME", "50"))
+LOGIN_USERNAME_WINDOW_SECONDS = int(os.environ.get("LOGIN_USERNAME_WINDOW_SECONDS", 3600))
+CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = False
@@ -186,7 +200,7 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
-        "style-src": [SELF],
+        "style-src": [SELF],  # plotly works under this: include templates/includes/plotly.html
         "img-src": [SELF, "data:", "blob:"],
         "connect-src": [SELF],
         "font-src": [SELF],
@@ -209,9 +223,11 @@ CELERY_BROKER_URL = (
     os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem://localhost//"
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for folder in ("out", "processed"):
+    for folder in ("out", "processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Exchange tables too, or kombu writes them to ./control in whatever folder Celery runs.
+        "control_folder": str(BROKER_DIR / "control"),
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
         "processed_folder": str(BROKER_DIR / "processed"),
@@ -263,6 +279,7 @@ WORKER_HEARTBEAT_STALE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_STALE_SECO
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 
 # The local runtime: the embedded, SageMaker-compatible inference host (`manage.py runtime`).
+# Loopback only: the runtime checks no credentials (portal/checks.py refuses anything else).
 LOCAL_RUNTIME_HOST = os.environ.get("LOCAL_RUNTIME_HOST", "127.0.0.1")
 LOCAL_RUNTIME_PORT = int(os.environ.get("LOCAL_RUNTIME_PORT", "8081"))
 LOCAL_RUNTIME_URL = os.environ.get(
@@ -289,6 +306,17 @@ LOCAL_RUNTIME_SERVERLESS_IDLE_SECONDS = float(
 LOCAL_RUNTIME_WARM_IMAGES = env_list("LOCAL_RUNTIME_WARM_IMAGES", "sklearn,python,llm")
 # How often the autoscaling controller evaluates target-tracking policies (CloudWatch: 60 s).
 LOCAL_RUNTIME_AUTOSCALING_PERIOD = float(os.environ.get("LOCAL_RUNTIME_AUTOSCALING_PERIOD", "60"))
+# Each model process's address-space limit (RLIMIT_AS), so a runaway model fails alone; 0: none.
+LOCAL_RUNTIME_MODEL_MEMORY_MB = int(os.environ.get("LOCAL_RUNTIME_MODEL_MEMORY_MB", "8192"))
+
+# Static AWS keys on an environment: off. If ever turned on they must be encrypted with
+# PORTAL_ENCRYPTION_KEYS (comma-separated Fernet keys, newest first), never SECRET_KEY; the
+# deploy check refuses one without the other.
+PORTAL_ALLOW_STATIC_KEYS = env_bool("PORTAL_ALLOW_STATIC_KEYS")
+PORTAL_ENCRYPTION_KEYS = env_list("PORTAL_ENCRYPTION_KEYS", "")
+
+# Where `make backup` writes and `make restore` looks (portal/management/backups.py).
+BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", VAR_DIR / "backups"))
 
 # How long /healthz waits for each dependency before calling it unreachable.
 HEALTHZ_TIMEOUT_SECONDS = float(os.environ.get("HEALTHZ_TIMEOUT_SECONDS", "2"))
@@ -303,6 +331,7 @@ LOGGING = {
         # At DEBUG these log request parameters, i.e. payloads and prompts.
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # Sign-in lockouts and other security events (accounts/throttle.py).
         "portal.security": {"level": "INFO"},
     },
 }

@@ -1,0 +1,71 @@
+"""Security system checks (tag `security`): settings that must never reach a running portal.
+
+`check_deployment` runs with `manage.py check --deploy`; `check_configuration` runs before
+every management command (runserver, runtime, migrate), so a laptop never starts in an unsafe
+shape either.
+"""
+
+import ipaddress
+import os
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
+    """Test-only fault hooks (endpoints/faults.py) make workers kill themselves on purpose:
+    never in a deployment. Only the fault tests' settings turn them on; the variable of the
+    same name is refused too, in case a settings file ever reads it."""
+    if getattr(settings, "PORTAL_FAULT_HOOKS", False) or env_flag("PORTAL_FAULT_HOOKS"):
+        return [
+            Error(
+                "Test fault hooks are enabled (PORTAL_FAULT_HOOKS).",
+                hint="Unset PORTAL_FAULT_HOOKS: it exists only for the fault tests.",
+                id="portal.E001",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def check_configuration(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
+    """The runtime checks no credentials, so on a laptop it listens on loopback only; and AWS
+    keys are never stored unless they can be encrypted with a key of their own."""
+    errors = []
+    profile = getattr(settings, "PORTAL_PROFILE", "laptop")
+    host = getattr(settings, "LOCAL_RUNTIME_HOST", "127.0.0.1")
+    if profile == "laptop" and not is_loopback(host):
+        errors.append(
+            Error(
+                f"The local runtime would listen on {host}, beyond this machine.",
+                hint="Set LOCAL_RUNTIME_HOST=127.0.0.1: the runtime asks for no credentials, so "
+                "anyone who can reach it could deploy and invoke models.",
+                id="portal.E002",
+            )
+        )
+    allow_keys = getattr(settings, "PORTAL_ALLOW_STATIC_KEYS", False)
+    if allow_keys and not getattr(settings, "PORTAL_ENCRYPTION_KEYS", []):
+        errors.append(
+            Error(
+                "Static AWS keys are allowed (PORTAL_ALLOW_STATIC_KEYS) but no encryption key is "
+                "set.",
+                hint="Set PORTAL_ENCRYPTION_KEYS to one or more Fernet keys (not SECRET_KEY), or "
+                "leave static keys off and use a profile or a role.",
+                id="portal.E003",
+            )
+        )
+    return errors
