@@ -222,7 +222,7 @@ def report_leftovers(state: Path) -> None:
 def burn_model() -> bytes:
     """A python-image model.tar.gz whose every request costs BURN_MS of CPU on this machine."""
     namespace: dict = {}
-    exec(SPIN, namespace)  # noqa: S102 (our own constant, timed here as the model will run it)
+    exec(SPIN, namespace)  # noqa: S102  # nosec B102 (our own constant, timed as the model runs it)
     started = time.thread_time()
     namespace["spin"](1_000_000)
     turns = int(1_000_000 * BURN_MS / 1000 / (time.thread_time() - started))
