@@ -16,4 +16,5 @@ class EnvironmentForm(forms.ModelForm):
             "assume_role_arn",
             "external_id",
             "execution_role_arn",
+            "require_approved_card",
         ]

@@ -67,6 +67,11 @@ class Environment(models.Model):
         validators=[validators.validate_role_arn],
         help_text="The role SageMaker uses to pull images and artifacts (needs iam:PassRole).",
     )
+    require_approved_card = models.BooleanField(
+        "require an approved model card",
+        default=False,
+        help_text="Refuse to deploy a model here unless a model card for it has been approved.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
