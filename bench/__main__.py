@@ -17,12 +17,13 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from bench import pages, polling, runtime
+    from bench import insights, pages, polling, runtime
 
     print(f"Endpoint Portal benchmarks  (Python {sys.version.split()[0]}, workspace {workspace})\n")
     pages.run()
     polling.run()
     runtime.run()
+    insights.run()
 
 
 if __name__ == "__main__":

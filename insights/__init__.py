@@ -1,1 +1,2 @@
-"""Insights: charts of captured data, latency, errors, scaling and cost per endpoint."""
+"""Insights: each endpoint's captured traffic, latency, errors, scaling and cost as charts,
+its captured records, and load tests from the browser."""

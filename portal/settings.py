@@ -272,6 +272,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "endpoints.tasks.reconcile_deployments",
         "schedule": RECONCILE_AFTER_SECONDS,
     },
+    # Data capture files into insights' rollups and records (incremental, idempotent).
+    "ingest-capture": {
+        "task": "insights.tasks.ingest_capture",
+        "schedule": float(os.environ.get("INSIGHTS_INGEST_SECONDS", "60")),
+    },
 }
 WORKER_HEARTBEAT_FILE = Path(os.environ.get("WORKER_HEARTBEAT_FILE", VAR_DIR / "worker-heartbeat"))
 # /healthz calls the worker stale when its last heartbeat is older than this.
