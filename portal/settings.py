@@ -272,6 +272,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "endpoints.tasks.reconcile_deployments",
         "schedule": RECONCILE_AFTER_SECONDS,
     },
+    # Answers of queued async playground requests, picked up when they land.
+    "watch-async-invocations": {
+        "task": "playground.tasks.watch_async",
+        "schedule": float(os.environ.get("PLAYGROUND_WATCH_SECONDS", "5")),
+    },
     # Data capture files into insights' rollups and records (incremental, idempotent).
     "ingest-capture": {
         "task": "insights.tasks.ingest_capture",
