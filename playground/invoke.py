@@ -698,11 +698,11 @@ def _pieces(invocation: Invocation, parts: Iterator[bytes], started: float) -> I
         invocation.state = state
         invocation.status_code = 200 if error is None else ERROR_STATUS.get(error.code, 500)
         invocation.set_response_body(b"".join(received))
-        invocation.response_content_type = {
+        invocation.response_content_type = getattr(parts, "content_type", "") or {
             "sse": "text/event-stream",
             "jsonlines": "application/jsonlines",
         }.get(reader.format, "text/plain")
-        invocation.variant = invocation.target_variant
+        invocation.variant = getattr(parts, "variant", "") or invocation.target_variant
         invocation.total_ms = (ended - started) * 1000
         invocation.tokens = count
         if first is not None:

@@ -2,6 +2,10 @@
 
 import asyncio
 
+# Not a SageMaker header (SageMaker reports ModelLatency only to CloudWatch): the runtime tells
+# the portal the model's own time for each call, so the playground splits model and overhead.
+MODEL_LATENCY_HEADER = "X-Portal-Model-Latency-Us"
+
 
 def new_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it is installed, for the router and its containers alike: the router's own

@@ -209,6 +209,7 @@ class Invocation:
     content_type: str
     variant: str
     custom_attributes: str = ""
+    model_seconds: float = 0.0  # the containers' own time (ModelLatency of this one call)
 
 
 class Host:
@@ -1231,7 +1232,11 @@ class Host:
                     request_body = answer.body
                     request_headers = headers | {"content_type": answer.content_type}
             result = Invocation(
-                answer.body, answer.content_type, variant.name, answer.custom_attributes
+                answer.body,
+                answer.content_type,
+                variant.name,
+                answer.custom_attributes,
+                model_seconds,
             )
         except ApiError as error:
             status = error.status if error.code != "ModelError" else 500

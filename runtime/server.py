@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from runtime import eventstream
+from runtime import MODEL_LATENCY_HEADER, eventstream
 from runtime.host import MAX_BODY, ApiError, Host
 from runtime.storage import LocalStorage
 
@@ -166,6 +166,7 @@ async def invoke(request: web.Request) -> web.Response:
     response_headers = {
         "Content-Type": result.content_type,
         "x-Amzn-Invoked-Production-Variant": result.variant,
+        MODEL_LATENCY_HEADER: str(round(result.model_seconds * 1e6)),
     }
     if result.custom_attributes:
         response_headers["X-Amzn-SageMaker-Custom-Attributes"] = result.custom_attributes

@@ -41,6 +41,7 @@ from environments.backends.base import (
     ProviderError,
     ScalingActivity,
     StoredObject,
+    StreamedAnswer,
     VariantState,
 )
 
@@ -358,9 +359,14 @@ class AwsBackend(Backend):
             content_type=response.get("ContentType", ""),
             variant=response.get("InvokedProductionVariant", ""),
             custom_attributes=response.get("CustomAttributes", ""),
-            model_ms=None,  # SageMaker reports ModelLatency only to CloudWatch
+            model_ms=self.reported_model_ms(response),
             total_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def reported_model_ms(self, response: dict) -> float | None:
+        """The model's own time for one call: SageMaker reports ModelLatency only to
+        CloudWatch, so none here."""
+        return None
 
     def invoke_async(
         self,
@@ -407,7 +413,11 @@ class AwsBackend(Backend):
             CustomAttributes=custom_attributes,
         )
         response = call(self.runtime.invoke_endpoint_with_response_stream, **params)
-        return payload_parts(response["Body"])
+        return StreamedAnswer(
+            payload_parts(response["Body"]),
+            content_type=response.get("ContentType", ""),
+            variant=response.get("InvokedProductionVariant", ""),
+        )
 
     # Autoscaling: https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling.html
 

@@ -87,6 +87,28 @@ class Invocation:
     total_ms: float
 
 
+class StreamedAnswer:
+    """A streamed answer: iterate it for the parts as they arrive (arbitrary slices), with what
+    the provider said up front: the model's content type and the variant answering. `close()`
+    ends it early, and the model stops generating."""
+
+    def __init__(self, parts: Iterator[bytes], *, content_type: str = "", variant: str = ""):
+        self.parts = parts
+        self.content_type = content_type
+        self.variant = variant
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.parts)
+
+    def close(self) -> None:
+        close = getattr(self.parts, "close", None)
+        if close is not None:
+            close()
+
+
 @dataclass(frozen=True)
 class AsyncInvocation:
     """An accepted asynchronous request: its result appears later at one of the locations."""
@@ -236,8 +258,8 @@ class Backend:
         target_variant: str = "",
         target_container: str = "",
         custom_attributes: str = "",
-    ) -> Iterator[bytes]:
-        """Send one request and yield the answer's parts as they arrive (arbitrary slices)."""
+    ) -> StreamedAnswer:
+        """Send one request; the answer's parts come as they arrive."""
         raise NotImplementedError
 
     # Autoscaling

@@ -28,6 +28,7 @@ from environments.backends.base import (
     ProviderError,
     StoredObject,
 )
+from runtime import MODEL_LATENCY_HEADER
 from runtime.storage import LocalStorage, StorageError
 
 if TYPE_CHECKING:
@@ -49,6 +50,15 @@ class LocalBackend(AwsBackend):
             endpoint_url=self.runtime_url,
             config=config,
         )
+
+    def reported_model_ms(self, response: dict) -> float | None:
+        """The runtime says how long the model itself took for each call."""
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        value = headers.get(MODEL_LATENCY_HEADER.lower())
+        try:
+            return int(value) / 1000 if value is not None else None
+        except ValueError:
+            return None
 
     def local_api(self, path: str, **query: str) -> dict:
         """GET one of the runtime's own resources (`/ping`, `/_local/...`) as JSON."""

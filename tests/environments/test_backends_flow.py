@@ -96,8 +96,10 @@ def test_the_portal_flow_works_the_same_on_both_backends(backend) -> None:
     if isinstance(backend, LocalBackend):  # a real model answers, and the runtime counts it
         assert invocation.body == b'{"predictions": [1]}'
         assert invocation.variant == "AllTraffic"
+        assert 0 < invocation.model_ms < invocation.total_ms
         assert sum(point.value for point in series) == 1
     else:  # moto answers a canned body and keeps no metrics
+        assert invocation.model_ms is None
         assert series == []
 
 

@@ -47,6 +47,7 @@ def test_multi_model_endpoint_answers_with_the_model_each_target_names(client_fo
         )
         assert answers[name] == json.loads(direct.body)["predictions"][0]
         assert response.status_code == 200 and latest().target_model == name
+        assert 0 < latest().model_ms < latest().total_ms  # the runtime reports the model's time
     missing = invoke(client, diabetes, target_model="nope.tar.gz", body=body)
 
     assert page.context["models"] == ["lasso.tar.gz", "linear.tar.gz", "ridge.tar.gz"]

@@ -83,6 +83,7 @@ def test_tokens_stream_as_events_and_the_turn_is_timed(client_for, deployed):
     row = Invocation.objects.get()
     assert row.state == "done" and row.tokens == len(tokens)
     assert row.ttft_ms > 0 and row.tokens_per_second > 0 and row.total_ms >= row.ttft_ms
+    assert row.variant == "AllTraffic"  # as the provider says, not as the form asked
 
 
 @needs_llm
