@@ -52,3 +52,20 @@ def test_one_click_brings_every_demo_endpoint_to_in_service(client_for, runtime_
     assert len(json.loads(ridge.body)["predictions"]) == 1
     assert json.loads(mood.body)["label"] == "positive"
     assert RegisteredModel.objects.filter(name="iris-classifier").count() == 1
+
+
+def test_the_demo_brings_a_schema_valid_draft_card_for_the_iris_model(settings, tmp_path):
+    from modelcards.models import ModelCard
+    from modelcards.schema import problems
+
+    settings.LOCAL_S3_ROOT = tmp_path
+    demo.load()
+    demo.load()  # loading again keeps the one card
+
+    card = ModelCard.objects.get()
+    content = card.latest.content
+    accuracy = content["evaluation_details"][0]["metric_groups"][0]["metric_data"][0]["value"]
+    assert card.status == "Draft" and card.risk_rating == "Low"
+    assert [model.name for model in card.registered_models.all()] == ["iris-classifier"]
+    assert problems(content) == []
+    assert 0.9 <= accuracy <= 1.0
