@@ -126,11 +126,14 @@ def figure(traces: list[dict], **layout: object) -> dict:
 def line(name: str, x: list, y: list, index: int, **extra: object) -> dict:
     return {
         "type": "scatter",
-        "mode": "lines",
+        # Markers too: a minute with traffic between quiet ones is a lone point, which a
+        # line alone does not draw.
+        "mode": "lines+markers",
         "name": name,
         "x": x,
         "y": y,
         "line": {"color": COLORS[index % len(COLORS)], "width": 2},
+        "marker": {"size": 5},
         **extra,
     }
 
