@@ -8,14 +8,19 @@ conditional UPDATE. A beat reconciler re-drives rows whose lease ran out.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from endpoints import faults
 from endpoints.models import Deployment, Endpoint, RegisteredModel
 from environments.backends.base import ProviderBusy, ProviderError
+from modelcards.workflow import models_without_approved_card
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +152,33 @@ def requests(endpoint: Endpoint, generation: int) -> dict:
 # -- starting deployments -----------------------------------------------------------------
 
 
+class CardsNotApproved(PermissionDenied):
+    """The environment requires an approved model card, and a model to deploy has none. A
+    PermissionDenied, so any view that starts a deployment answers 403 with the reason, and
+    the transaction around it rolls back."""
+
+
+def check_model_cards(endpoint: Endpoint) -> None:
+    """Refuse to deploy models without an approved card where the environment requires one."""
+    environment = endpoint.environment
+    if not environment.require_approved_card or not endpoint.spec.get("variants"):
+        return
+    missing = models_without_approved_card(variant_models(endpoint))
+    if missing:
+        names = ", ".join(sorted({model.name for model in missing}))
+        raise CardsNotApproved(
+            f"{environment.name} deploys only models with an approved model card, and none is "
+            f"approved for {names}. Get a card approved on the Model cards page, then deploy again."
+        )
+
+
 def start(endpoint: Endpoint, action: str, user: object = None) -> Deployment:
     """Record a deployment and nudge a worker once the transaction commits. Call inside the
     transaction that saved the endpoint, so both are there or neither is."""
-    from endpoints.tasks import advance_deployment
+    from endpoints.tasks import nudge
 
+    if action != Deployment.Action.DELETE:
+        check_model_cards(endpoint)
     if action == Deployment.Action.UPDATE:
         Endpoint.objects.filter(pk=endpoint.pk).update(generation=F("generation") + 1)
         endpoint.refresh_from_db(fields=["generation"])
@@ -164,7 +191,9 @@ def start(endpoint: Endpoint, action: str, user: object = None) -> Deployment:
     endpoint.event(
         f"{deployment.get_action_display()} requested (generation {deployment.generation})."
     )
-    advance_deployment.delay_on_commit(deployment.pk)
+    # robust: a broker that is down must not turn a committed deployment into an error page;
+    # nudge never waits long for the broker, and the reconciler re-sends what it could not.
+    transaction.on_commit(lambda: nudge(deployment.pk), robust=True)
     return deployment
 
 
@@ -214,9 +243,11 @@ def fail(deployment: Deployment, error: ProviderError) -> None:
     deployment.endpoint.event(f"Failed: {error.message}", kind="error")
 
 
-def advance(deployment: Deployment) -> str | None:
+def advance(deployment: Deployment, retry_in: float | None = None) -> str | None:
     """Take one step. Returns the step it moved to, or None if there was nothing to do (another
-    worker holds it, it is waiting for the provider, or it is finished)."""
+    worker holds it, it is waiting for the provider, or it is finished). `retry_in` is the
+    task's backoff should the provider be busy: the step stays leased until then, so the
+    reconciler leaves the retry to the task, and the timeline says when it comes."""
     if deployment.is_finished or not claim(deployment):
         return None
     endpoint = deployment.endpoint
@@ -227,10 +258,18 @@ def advance(deployment: Deployment) -> str | None:
         # and a long-held write lock would stall every other writer (SQLite above all).
         done = run_step(deployment, endpoint, backend, step)
     except ProviderBusy as error:
-        release(deployment)
         # Visible on the timeline, not only in a worker's log: the provider is slowing us down.
-        Deployment.objects.filter(pk=deployment.pk).update(last_error=error.message)
-        endpoint.event(f"{error.message} Retrying with backoff.", kind="info")
+        # A busy provider is no attempt used up: only crashes count towards MAX_ATTEMPTS.
+        message = f"{error.message} Retrying with backoff."
+        lease_until = timezone.now()
+        if retry_in is not None:
+            lease_until += timedelta(seconds=retry_in)
+            at = timezone.localtime(lease_until).strftime("%H:%M:%S %Z")
+            message = f"{error.message} Throttled, retrying at {at} (backoff {retry_in:.0f} s)."
+        Deployment.objects.filter(pk=deployment.pk).update(
+            lease_until=lease_until, attempts=F("attempts") - 1, last_error=error.message
+        )
+        endpoint.event(message, kind="info")
         raise  # the task retries with backoff
     except ProviderError as error:
         if error.retryable and deployment.attempts < MAX_ATTEMPTS:
@@ -239,8 +278,13 @@ def advance(deployment: Deployment) -> str | None:
         fail(deployment, error)
         return Deployment.Step.FAILED
     if not done:
-        release(deployment)  # waiting for the provider: the beat poll comes back
+        # Waiting for the provider: the beat poll comes back. Waiting is no failed attempt
+        # (only a crash is), or a long Creating would reach MAX_ATTEMPTS and be given up.
+        Deployment.objects.filter(pk=deployment.pk).update(
+            lease_until=timezone.now(), attempts=F("attempts") - 1
+        )
         return None
+    faults.kill_point(step)  # tests/fault only: a worker dies with the work done, unrecorded
     next_step = NEXT_STEP[deployment.action][step]
     if move(deployment, next_step):
         if next_step == Deployment.Step.DONE:
@@ -263,18 +307,30 @@ def run_step(deployment: Deployment, endpoint: Endpoint, backend: object, step: 
     wanted = requests(endpoint, generation)
     if step == Deployment.Step.MODEL:
         for request in wanted["models"]:
-            if backend.describe_model(request["ModelName"]) is None:
-                backend.create_model(request)
+            create_unless_there(
+                backend.describe_model, backend.create_model, request["ModelName"], request
+            )
         return True
     if step == Deployment.Step.CONFIG:
-        if backend.describe_endpoint_config(wanted["config"]["EndpointConfigName"]) is None:
-            backend.create_endpoint_config(wanted["config"])
+        config = wanted["config"]
+        create_unless_there(
+            backend.describe_endpoint_config,
+            backend.create_endpoint_config,
+            config["EndpointConfigName"],
+            config,
+        )
         return True
     if step == Deployment.Step.ENDPOINT:
         config_name = wanted["config"]["EndpointConfigName"]
         state = backend.describe_endpoint(endpoint.name)
         if state is None:
-            backend.create_endpoint(endpoint.name, config_name)
+            try:
+                backend.create_endpoint(endpoint.name, config_name)
+            except ProviderBusy:
+                raise
+            except ProviderError:
+                if backend.describe_endpoint(endpoint.name) is None:
+                    raise  # a real refusal, not "already exists" from a step run twice
             status = Endpoint.Status.CREATING
         elif state.config_name != config_name:
             if state.status != "InService":
@@ -322,6 +378,20 @@ def run_step(deployment: Deployment, endpoint: Endpoint, backend: object, step: 
                 )
         return True
     raise ValueError(f"No step {step!r} for {deployment.action}")
+
+
+def create_unless_there(describe: Callable, create: Callable, name: str, request: dict) -> None:
+    """Create the resource unless the provider has it. "Already exists" from a step that ran
+    twice (its lease ran out mid-call) is adopted, not an error: the name is deterministic."""
+    if describe(name) is not None:
+        return
+    try:
+        create(request)
+    except ProviderBusy:
+        raise
+    except ProviderError:
+        if describe(name) is None:
+            raise
 
 
 def run_delete_step(deployment: Deployment, endpoint: Endpoint, backend: object, step: str) -> bool:

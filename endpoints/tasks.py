@@ -1,14 +1,16 @@
 """Celery tasks: take deployments a step further, poll endpoint statuses, re-drive stranded work."""
 
 import logging
+import threading
 from datetime import timedelta
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
-from endpoints import deploy
+from endpoints import deploy, faults
 from endpoints.models import Deployment, Endpoint
 from environments.backends.base import ProviderBusy, ProviderError
 from environments.models import Environment
@@ -25,21 +27,35 @@ CONTINUE = {
 }
 
 
-@shared_task(
-    autoretry_for=(ProviderBusy, OperationalError),
-    retry_backoff=2,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=20,
-)
-def advance_deployment(deployment_id: int) -> None:
+# A busy provider is retried after a random wait of up to 2, 4, 8 ... s, at most 600 s (below
+# the Redis visibility timeout, 900 s, so a countdown never redelivers in a loop): full jitter,
+# so that many throttled deployments do not come back in step.
+BACKOFF_FACTOR = 2
+BACKOFF_MAX = 600
+# How long a web request waits for the broker to take a message before it answers anyway.
+ENQUEUE_WAIT_SECONDS = 1.0
+
+
+def backoff(retries: int) -> float:
+    """Seconds before retry number `retries + 1`: random in [0, min(600, 2 * 2**retries)]."""
+    return get_exponential_backoff_interval(
+        factor=BACKOFF_FACTOR, retries=retries, maximum=BACKOFF_MAX, full_jitter=True
+    )
+
+
+@shared_task(bind=True, max_retries=20)
+def advance_deployment(self: object, deployment_id: int) -> None:
     """Take the deployment one step further. Safe to run twice."""
     deployment = (
         Deployment.objects.select_related("endpoint__environment").filter(pk=deployment_id).first()
     )
     if deployment is None or deployment.is_finished:
         return
-    step = deploy.advance(deployment)
+    retry_in = backoff(self.request.retries)
+    try:
+        step = deploy.advance(deployment, retry_in=retry_in)
+    except (ProviderBusy, OperationalError) as error:
+        raise self.retry(exc=error, countdown=retry_in) from error
     if step in CONTINUE:
         advance_deployment.delay(deployment_id)
     elif step == Deployment.Step.WAITING:
@@ -48,13 +64,40 @@ def advance_deployment(deployment_id: int) -> None:
         advance_deployment.apply_async((deployment_id,), countdown=settings.ENDPOINT_POLL_SECONDS)
 
 
+def nudge(deployment_id: int) -> None:
+    """Send advance_deployment without holding up the caller (a web request) for more than
+    ENQUEUE_WAIT_SECONDS. A Redis that is paused or stopped makes a publish block for its
+    socket timeout on every retry (celery#4556); the send goes on in the background, and the
+    deployment row is the record: the reconciler re-sends a queued row the broker never got."""
+    if advance_deployment.app.conf.task_always_eager:
+        advance_deployment.delay(deployment_id)
+        return
+    sender = threading.Thread(
+        target=send_advance, args=(deployment_id,), name=f"nudge-{deployment_id}", daemon=True
+    )
+    sender.start()
+    sender.join(ENQUEUE_WAIT_SECONDS)
+
+
+def send_advance(deployment_id: int) -> None:
+    try:
+        advance_deployment.delay(deployment_id)
+    except Exception as error:  # noqa: BLE001 (any broker failure: the reconciler re-sends)
+        log.warning(
+            "could not enqueue deployment %s (%s); the reconciler will", deployment_id, error
+        )
+
+
 @shared_task(ignore_result=True)
 def poll_endpoints() -> int:
-    """One status cycle per environment with something to wait for; returns endpoints updated."""
+    """One status cycle per environment with a deployment or a live endpoint; returns endpoints
+    updated. Settled endpoints are polled too (one ListEndpoints a page of 100, no Describe
+    unless the status moved): one can fail on its own, as a model that keeps crashing fails."""
     waiting = Deployment.objects.active().values_list("endpoint__environment_id", flat=True)
-    moving = Endpoint.objects.in_transition().values_list("environment_id", flat=True)
+    live = Endpoint.objects.live().exclude(status=Endpoint.Status.PENDING)
     updated = 0
-    for environment in Environment.objects.filter(pk__in={*waiting, *moving}):
+    environments = {*waiting, *live.values_list("environment_id", flat=True)}
+    for environment in Environment.objects.filter(pk__in=environments):
         endpoints = {
             endpoint.name: endpoint
             for endpoint in environment.endpoints.live().exclude(status=Endpoint.Status.PENDING)
@@ -64,6 +107,8 @@ def poll_endpoints() -> int:
         except ProviderError as error:
             log.warning("polling %s failed: %s", environment, error.message)
             continue
+        if cycle.described:
+            faults.kill_point("polling")  # tests/fault only: a worker dies mid-poll
         for name, endpoint in endpoints.items():
             updated += record_status(endpoint, cycle, name)
         for deployment in Deployment.objects.active().filter(

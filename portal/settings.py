@@ -263,7 +263,12 @@ RECONCILE_AFTER_SECONDS = float(os.environ.get("RECONCILE_AFTER_SECONDS", "30"))
 DEPLOYMENT_LEASE_SECONDS = float(os.environ.get("DEPLOYMENT_LEASE_SECONDS", "150"))
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30.0},
-    "poll-endpoints": {"task": "endpoints.tasks.poll_endpoints", "schedule": ENDPOINT_POLL_SECONDS},
+    # Expiring: a poll or reconcile that waited past its next one is dropped, never piled up.
+    "poll-endpoints": {
+        "task": "endpoints.tasks.poll_endpoints",
+        "schedule": ENDPOINT_POLL_SECONDS,
+        "options": {"expires": ENDPOINT_POLL_SECONDS},
+    },
     "enforce-idle-rules": {
         "task": "endpoints.tasks.enforce_idle_rules",
         "schedule": float(os.environ.get("IDLE_CHECK_SECONDS", "300")),
@@ -271,6 +276,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-deployments": {
         "task": "endpoints.tasks.reconcile_deployments",
         "schedule": RECONCILE_AFTER_SECONDS,
+        "options": {"expires": RECONCILE_AFTER_SECONDS},
     },
     # Answers of queued async playground requests, picked up when they land.
     "watch-async-invocations": {
