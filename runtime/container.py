@@ -28,6 +28,25 @@ STREAM_HEADER = "X-Portal-Stream"
 ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
 
+def tracked(busy: dict, call: object, *arguments: object) -> object:
+    """Run one model call on a worker thread, noting since when: /ping reports the container
+    stuck once every worker has been on one call past the runtime's invocation timeout."""
+    key = object()
+    busy[key] = time.monotonic()
+    try:
+        return call(*arguments)
+    finally:
+        busy.pop(key, None)
+
+
+def stuck(app: web.Application) -> bool:
+    started = list(app["busy"].values())
+    limit = app["hung_after"]
+    return (
+        bool(limit) and len(started) >= app["workers"] and time.monotonic() - min(started) > limit
+    )
+
+
 def error_response(error: ModelError) -> web.Response:
     return web.Response(status=error.status, text=error.message)
 
@@ -44,7 +63,14 @@ async def answer(request: web.Request, model: Image) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     try:
         result, result_type = await loop.run_in_executor(
-            executor, model.invoke, body, content_type, accept, attributes
+            executor,
+            tracked,
+            request.app["busy"],
+            model.invoke,
+            body,
+            content_type,
+            accept,
+            attributes,
         )
     except ModelError as error:
         return error_response(error)
@@ -79,7 +105,7 @@ async def stream(request: web.Request, model: Image, arguments: tuple) -> web.St
             if chunks is not None:
                 chunks.close()
 
-    producer = loop.run_in_executor(request.app["executor"], produce)
+    producer = loop.run_in_executor(request.app["executor"], tracked, request.app["busy"], produce)
     kind, value = await queue.get()
     if kind == "error":
         return error_response(value)
@@ -102,7 +128,10 @@ async def stream(request: web.Request, model: Image, arguments: tuple) -> web.St
 
 async def ping(request: web.Request) -> web.Response:
     """Ready once a model is loaded (or, for a multi-model container, at once). A standby
-    spare answers 503 until it is adopted."""
+    spare answers 503 until it is adopted, and so does a container whose every worker is
+    stuck in one call: the runtime then replaces it."""
+    if stuck(request.app):
+        return web.Response(status=503, text="Every worker is stuck in one invocation.")
     return web.Response(status=503 if request.app["standby"] else 200)
 
 
@@ -197,6 +226,9 @@ def build_app(
     app = web.Application(client_max_size=7 * 1024 * 1024)
     workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "4"))
     app["executor"] = ThreadPoolExecutor(max_workers=workers)
+    app["workers"] = workers
+    app["busy"] = {}  # a call's key -> when it started, while it runs
+    app["hung_after"] = float(os.environ.get("PORTAL_HUNG_AFTER_SECONDS") or 0)
     app["image_class"] = image_class(image)
     app["image_class"].preload()
     app["models"] = {}

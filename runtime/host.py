@@ -991,6 +991,8 @@ class Host:
             "SAGEMAKER_BIND_TO_PORT": str(container.port),
             "PORTAL_RUNTIME_PID": str(os.getpid()),
             "PORTAL_MODEL_MEMORY_MB": str(self.model_memory_mb),
+            # A call this old has timed out for its caller: all workers on such calls is stuck.
+            "PORTAL_HUNG_AFTER_SECONDS": str(self.invocation_timeout * 0.9),
             "PYTHONUNBUFFERED": "1",
         }
         if container.multi_model:
@@ -1337,6 +1339,20 @@ class Host:
         self.metrics.gauge(endpoint.name, variant.name, "LoadedModelCount", len(instance.loaded))
         return container, f"/models/{name}/invoke"
 
+    async def replace_if_stuck(self, container: ContainerProcess) -> None:
+        """After a timeout: a container that no longer answers its ping, or says every worker
+        is stuck, is killed, and its watcher restarts it (counted like any other exit), so one
+        hung model does not make every later request time out too."""
+        try:
+            async with self.session.get(f"{container.url}/ping", timeout=2) as answer:
+                healthy = answer.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            healthy = False
+        process = container.process
+        if not healthy and process is not None and process.returncode is None:
+            log.warning("container %s is stuck: killing it to restart it", container.hostname)
+            process.kill()
+
     async def call(
         self, container: ContainerProcess, path: str, body: bytes, headers: dict[str, str]
     ) -> tuple[Invocation, float]:
@@ -1356,6 +1372,7 @@ class Host:
                 container.pool.post(path, body, forwarded), self.invocation_timeout
             )
         except TimeoutError as error:
+            await self.replace_if_stuck(container)
             raise ApiError(
                 "ModelError",
                 f"Your invocation timed out while waiting for a response from container "

@@ -231,12 +231,6 @@ def test_a_hung_model_fails_its_request_at_the_time_limit_and_others_still_answe
     assert answer["pid"] == container_pid(runtime_dirs, "hung")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="runtime/host.py never restarts a hung model process: once every server thread "
-    "hangs, each later request times out (R5 'restart' covers exits only)",
-)
 def test_a_model_process_whose_every_thread_hangs_is_restarted(
     clients: tuple, runtime_dirs: dict
 ) -> None:
@@ -245,9 +239,10 @@ def test_a_model_process_whose_every_thread_hangs_is_restarted(
     pid_before = container_pid(runtime_dirs, "stuck")
 
     InFlight(runtime, "stuck", "hang").result(within=INVOCATION_TIMEOUT * 10)
-    answers = [answers_normally(runtime, "stuck") for _ in range(2)]
+    # Requests fail fast while the stuck process is replaced, then answer again.
+    answers: list[dict | None] = []
+    wait(lambda: answers.append(answers_normally(runtime, "stuck")) or answers[-1], 30, "an answer")
 
-    assert answers[-1] is not None, "every request after the hang timed out"
     assert answers[-1]["pid"] != pid_before
 
 
