@@ -23,6 +23,17 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(autouse=True)
+def own_boto3_clients() -> Iterator[None]:
+    """boto3 clients are shared per process; each test gets its own, so one test's moto mock
+    or Stubber never answers another's calls."""
+    from environments.backends.aws import forget_clients
+
+    forget_clients()
+    yield
+    forget_clients()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings: object) -> None:
     """Argon2 is slow on purpose; tests that are not about hashing use a fast hasher."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -19,7 +19,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from django.conf import settings
 
-from environments.backends.aws import AwsBackend, call, local_session
+from environments.backends.aws import AwsBackend, call, local_session, shared_client
 from environments.backends.base import (
     ConnectionCheck,
     LogLine,
@@ -44,12 +44,15 @@ class LocalBackend(AwsBackend):
         self.storage = LocalStorage(settings.LOCAL_S3_ROOT)
 
     def client(self, service: str, config: Config) -> BaseClient:
-        return call(
-            self.session.client,
-            service_name=service,
-            endpoint_url=self.runtime_url,
-            config=config,
-        )
+        def make() -> BaseClient:
+            return call(
+                self.session.client,
+                service_name=service,
+                endpoint_url=self.runtime_url,
+                config=config,
+            )
+
+        return shared_client(("local", service, self.runtime_url, id(config), "local"), make)
 
     def reported_model_ms(self, response: dict) -> float | None:
         """The runtime says how long the model itself took for each call."""
