@@ -10,6 +10,19 @@
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]
   };
 
+  // Trace names and categories come from captured traffic (variant names, content types,
+  // target models), and plotly reads its own markup in labels (<b>, <a href>, <br>): escaped,
+  // they show as the text they are (plotly turns the entities back into characters) and never
+  // become elements. Layout titles are the portal's own words and stay as they are.
+  var TEXT_KEYS = ["name", "x", "y", "text", "labels", "hovertext"];
+
+  function asText(value) {
+    if (typeof value === "string") {
+      return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    }
+    return Array.isArray(value) ? value.map(asText) : value;
+  }
+
   function draw(root) {
     if (!window.Plotly) {
       return;
@@ -19,6 +32,13 @@
         return;
       }
       var figure = JSON.parse(element.dataset.figure);
+      (figure.data || []).forEach(function (trace) {
+        TEXT_KEYS.forEach(function (key) {
+          if (key in trace) {
+            trace[key] = asText(trace[key]);
+          }
+        });
+      });
       element.dataset.drawn = "true";
       window.Plotly.newPlot(element, figure.data, figure.layout, CONFIG);
     });

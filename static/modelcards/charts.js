@@ -9,11 +9,26 @@
     printButton.addEventListener("click", function () { window.print(); });
   }
 
+  // Labels are what card writers typed (metric, axis and evaluation names), and plotly reads
+  // its own markup in labels (<b>, <a href>, <br>): escaped, it shows them as the text they are
+  // (plotly turns the entities back into characters) and never builds elements from them.
+  function asText(value) {
+    if (typeof value === "string") {
+      return value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    }
+    return Array.isArray(value) ? value.map(asText) : value;
+  }
+
   var source = document.getElementById("metric-charts-data");
   if (!source || typeof Plotly === "undefined") {
     return;
   }
   var charts = JSON.parse(source.textContent);
+  charts.forEach(function (chart) {
+    ["title", "x_title", "y_title", "x", "y"].forEach(function (key) {
+      chart[key] = asText(chart[key]);
+    });
+  });
   var font = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 13, color: "#1b2430" };
 
   charts.forEach(function (chart) {
