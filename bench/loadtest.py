@@ -32,7 +32,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "load test password 42"  # noqa: S105 (a throwaway workspace's users)
+PASSWORD = "load test password 42"  # noqa: S105  # pragma: allowlist secret (throwaway users)
 IRIS_ROW = "5.1,3.5,1.4,0.2"
 
 
