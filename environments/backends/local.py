@@ -13,8 +13,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
+import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from django.conf import settings
@@ -39,9 +41,14 @@ STATISTICS = {"Sum", "Average", "Minimum", "Maximum", "SampleCount"}
 
 class LocalBackend(AwsBackend):
     def __init__(self, environment: Environment, runtime_url: str | None = None):
-        super().__init__(environment, session=local_session())
+        super().__init__(environment)
         self.runtime_url = (runtime_url or settings.LOCAL_RUNTIME_URL).rstrip("/")
         self.storage = LocalStorage(settings.LOCAL_S3_ROOT)
+
+    @cached_property
+    def session(self) -> boto3.Session:
+        # Made only when a client is (once per process): a boto3 session alone costs ~25 ms.
+        return local_session()
 
     def client(self, service: str, config: Config) -> BaseClient:
         def make() -> BaseClient:
