@@ -115,7 +115,14 @@ class Portal:
             "web",
             [
                 *(sys.executable, "-m", "gunicorn", "portal.wsgi"),
-                *("--bind", f"127.0.0.1:{self.web_port}", "--workers", "2", "--threads", "4"),
+                *(
+                    "--bind",
+                    f"127.0.0.1:{self.web_port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    os.environ.get("LOADTEST_THREADS", "4"),
+                ),
                 *("--timeout", "90"),
             ],
         )
