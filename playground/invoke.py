@@ -470,14 +470,7 @@ def start_async(request: Request, user: object, shape: Shape) -> Invocation:
             accept=request.accept,
         )
     except ProviderError as error:
-        invocation.state = Invocation.State.FAILED
-        invocation.status_code = ERROR_STATUS.get(error.code, 500)
-        invocation.error_code = error.code or "ProviderError"
-        invocation.error_message = explain(error, request)
-        invocation.error_raw = error.raw
-        invocation.total_ms = (time.perf_counter() - started) * 1000
-        invocation.finished_at = timezone.now()
-        invocation.save()
+        refused_by_provider(invocation, request, error, started)
         return invocation
     invocation.status_code = 202
     invocation.input_location = key
@@ -656,14 +649,7 @@ def stream(request: Request, user: object) -> tuple[Invocation, Iterator[str]]:
             custom_attributes=request.custom_attributes,
         )
     except ProviderError as error:
-        invocation.state = Invocation.State.FAILED
-        invocation.status_code = ERROR_STATUS.get(error.code, 500)
-        invocation.error_code = error.code or "ProviderError"
-        invocation.error_message = explain(error, request)
-        invocation.error_raw = error.raw
-        invocation.total_ms = (time.perf_counter() - started) * 1000
-        invocation.finished_at = timezone.now()
-        invocation.save()
+        refused_by_provider(invocation, request, error, started)
         return invocation, iter(())
     invocation.save()  # pending, so the history shows it while it streams
     return invocation, _pieces(invocation, parts, started)
@@ -718,6 +704,20 @@ def _pieces(invocation: Invocation, parts: Iterator[bytes], started: float) -> I
             invocation.error_message = f"Stopped after {count} tokens."
         invocation.finished_at = timezone.now()
         invocation.save()
+
+
+def refused_by_provider(
+    invocation: Invocation, request: Request, error: ProviderError, started: float
+) -> None:
+    """Record a request the provider refused before answering anything."""
+    invocation.state = Invocation.State.FAILED
+    invocation.status_code = ERROR_STATUS.get(error.code, 500)
+    invocation.error_code = error.code or "ProviderError"
+    invocation.error_message = explain(error, request)
+    invocation.error_raw = error.raw
+    invocation.total_ms = (time.perf_counter() - started) * 1000
+    invocation.finished_at = timezone.now()
+    invocation.save()
 
 
 def chat_body(
