@@ -108,7 +108,6 @@ class LlmImage(Image):
         shape, messages, options = self._parse(body, content_type)
         with self._lock:
             try:
-                self._fresh()
                 completion = self.llama.create_chat_completion(messages=messages, **options)
             except ValueError as error:  # llama-cpp's word for a prompt longer than the context
                 raise ModelError(400, str(error)) from error
@@ -147,13 +146,6 @@ class LlmImage(Image):
             return self._stream_sagemaker(messages, options)
         return self._stream_openai(messages, options)
 
-    def _fresh(self) -> None:
-        """Forget the previous request's tokens. llama-cpp-python would otherwise evaluate only
-        the part of a prompt that differs from the last one, in a batch of another shape, whose
-        slightly different numbers can change a greedy answer: the same request must get the
-        same answer. (The prompts are short; evaluating them whole costs milliseconds.)"""
-        self.llama.reset()
-
     def close(self) -> None:
         """Free the model's memory once no request holds it."""
         with self._lock:
@@ -163,7 +155,6 @@ class LlmImage(Image):
         """llama-cpp's chat chunks, holding the model while they are read."""
         with self._lock:
             try:
-                self._fresh()
                 chunks = self.llama.create_chat_completion(
                     messages=messages, stream=True, **options
                 )
