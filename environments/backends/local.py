@@ -9,6 +9,7 @@ metrics and container logs from the runtime's `/_local` API.
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,12 +32,14 @@ from environments.backends.base import (
     StoredObject,
 )
 from runtime import MODEL_LATENCY_HEADER
+from runtime.metrics import percentile
 from runtime.storage import LocalStorage, StorageError
 
 if TYPE_CHECKING:
     from environments.models import Environment
 
 STATISTICS = {"Sum", "Average", "Minimum", "Maximum", "SampleCount"}
+PERCENTILE = re.compile(r"^p(100|\d{1,2}(\.\d{1,2})?)$")
 
 
 class LocalBackend(AwsBackend):
@@ -100,8 +103,11 @@ class LocalBackend(AwsBackend):
         period: int = 60,
         stat: str = "Sum",
     ) -> list[MetricPoint]:
-        if stat not in STATISTICS:
-            raise ProviderError(f"The local runtime keeps {', '.join(sorted(STATISTICS))} only.")
+        if stat not in STATISTICS and not (PERCENTILE.match(stat) and metric.endswith("Latency")):
+            raise ProviderError(
+                f"The local runtime keeps {', '.join(sorted(STATISTICS))}, and percentiles "
+                "(p50, p99, ...) of latencies only."
+            )
         answer = self.local_api(
             "/_local/metrics",
             endpoint=endpoint,
@@ -181,7 +187,10 @@ class LocalBackend(AwsBackend):
 
 
 def combine(points: list[dict], stat: str) -> float:
-    """Minute points folded into one, as CloudWatch folds a longer period."""
+    """Minute points folded into one, as CloudWatch folds a longer period. Percentiles
+    (`p50`, `p99.9`) come from the latencies' histograms."""
+    if PERCENTILE.match(stat):
+        return percentile([point.get("Histogram") or {} for point in points], float(stat[1:]) / 100)
     if stat == "Sum":
         return sum(point["Sum"] for point in points)
     if stat == "SampleCount":

@@ -79,6 +79,18 @@ def test_the_portal_flow_works_the_same_on_both_backends(backend) -> None:
         now - timedelta(minutes=5),
         now + timedelta(minutes=1),
     )
+    latency = (
+        backend.metric_series(
+            "portal-iris",
+            "AllTraffic",
+            "ModelLatency",
+            now - timedelta(minutes=5),
+            now + timedelta(minutes=1),
+            stat="p99",
+        )
+        if isinstance(backend, LocalBackend)
+        else []
+    )
     listed = [summary.name for summary in backend.list_endpoints()]
     stored = [item.uri for item in backend.list_objects("s3://acme-ml/portal/models/")]
     backend.delete_endpoint("portal-iris")
@@ -97,6 +109,10 @@ def test_the_portal_flow_works_the_same_on_both_backends(backend) -> None:
         assert invocation.body == b'{"predictions": [1]}'
         assert invocation.variant == "AllTraffic"
         assert 0 < invocation.model_ms < invocation.total_ms
+        # the one call's model time, as a p99 from the runtime's histogram (buckets 5% wide)
+        assert [point.value for point in latency] == [
+            pytest.approx(invocation.model_ms * 1000, rel=0.05)
+        ]
         assert sum(point.value for point in series) == 1
     else:  # moto answers a canned body and keeps no metrics
         assert invocation.model_ms is None
