@@ -489,11 +489,10 @@ def provider(endpoint: Endpoint, span: Window) -> Metrics:
                     "setup time, s", x, values(setup, 1e-6), len(traces), yaxis="y2", mode="markers"
                 )
             )
-            if not local:
-                used = series(
-                    endpoint, variant, "ServerlessConcurrentExecutionsUtilization", span, "Maximum"
-                )
-                traces.append(line("concurrency used", x, values(used, 100), len(traces)))
+            used = series(
+                endpoint, variant, "ServerlessConcurrentExecutionsUtilization", span, "Maximum"
+            )
+            traces.append(line("concurrency used", x, values(used, 100), len(traces)))
         result.figures["cold_starts"] = figure(
             traces,
             yaxis={"title": {"text": "cold starts"}},

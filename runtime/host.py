@@ -1159,6 +1159,14 @@ class Host:
                 )
         variant.active += 1
         variant.last_used = now()
+        if variant.serverless:
+            # As CloudWatch names it: requests in flight over MaxConcurrency (1.0: all used).
+            self.metrics.add(
+                endpoint.name,
+                variant.name,
+                "ServerlessConcurrentExecutionsUtilization",
+                variant.active / variant.serverless["MaxConcurrency"],
+            )
         try:
             return await self.invoke_variant(endpoint, variant, body, headers, started)
         finally:

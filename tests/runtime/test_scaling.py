@@ -69,7 +69,7 @@ def test_serverless_starts_on_first_request_and_scales_to_zero_when_idle(
     assert sum("Cold start" in message for message in events(runtime_url, "lazy")) == 2
 
 
-def test_serverless_max_concurrency_throttles_the_excess(aws, runtime_dirs) -> None:
+def test_serverless_max_concurrency_throttles_the_excess(aws, runtime_dirs, runtime_url) -> None:
     sagemaker, runtime = aws
     uri = "s3://models/slow/model.tar.gz"
     artifacts.write(runtime_dirs["s3"], uri, artifacts.python_model(SLOW))
@@ -96,7 +96,12 @@ def test_serverless_max_concurrency_throttles_the_excess(aws, runtime_dirs) -> N
     for thread in threads:
         thread.join()
 
+    with urllib.request.urlopen(f"{runtime_url}/_local/metrics?endpoint=narrow") as answer:
+        points = json.load(answer)["datapoints"]
+    used = [p for p in points if p["MetricName"] == "ServerlessConcurrentExecutionsUtilization"]
+
     assert sorted(outcomes) == ["ThrottlingException", "ThrottlingException", "ok", "ok"]
+    assert max(point["Maximum"] for point in used) == 1.0  # both of MaxConcurrency 2 in use
 
 
 def test_serverless_refuses_memory_sizes_sagemaker_does_not_offer(aws) -> None:
