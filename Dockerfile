@@ -16,4 +16,4 @@ RUN DJANGO_SETTINGS_MODULE=portal.production SECRET_KEY=build-only \
  && mkdir -p /var/lib/portal && chown portal /var/lib/portal
 USER portal
 EXPOSE 8000 8081
-CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "90", "--access-logfile", "-"]
+CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]

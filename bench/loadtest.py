@@ -111,21 +111,13 @@ class Portal:
     def up(self) -> None:
         self.manage("migrate", "--noinput")
         self.start("runtime", [sys.executable, "manage.py", "runtime"])
+        # gunicorn.conf.py (read from ROOT) sets the worker class, processes and threads.
         self.start(
             "web",
-            [
-                *(sys.executable, "-m", "gunicorn", "portal.wsgi"),
-                *(
-                    "--bind",
-                    f"127.0.0.1:{self.web_port}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    os.environ.get("LOADTEST_THREADS", "4"),
-                ),
-                *("--timeout", "90"),
-            ],
-        )
+            [sys.executable, "-m", "gunicorn", "portal.wsgi",
+             "--bind", f"127.0.0.1:{self.web_port}", "--access-logfile", "/dev/null",
+             *os.environ.get("LOADTEST_GUNICORN", "").split()],
+        )  # fmt: skip
         self.start("worker", [sys.executable, "-m", "celery", "-A", "portal", "worker",
                               "--concurrency", "2", "--loglevel", "WARNING"])  # fmt: skip
         self.start("beat", [sys.executable, "-m", "celery", "-A", "portal", "beat",
