@@ -52,16 +52,6 @@ class ModelForm(forms.Form):
         required=False, help_text="The container may make no network calls at all."
     )
 
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
-        environment = self.data.get("environment")
-        taken = RegisteredModel.objects.filter(
-            environment_id=environment, name__iexact=name, deleted_at__isnull=True
-        )
-        if environment and taken.exists():
-            raise ValidationError(f"This environment already has a model named {name}.")
-        return name
-
     def clean_subnets(self) -> list[str]:
         ids = validators.parse_id_list(self.cleaned_data["subnets"])
         if ids:
@@ -76,6 +66,13 @@ class ModelForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        # Here, not in clean_name: only the cleaned environment is known to be a real one.
+        environment, name = data.get("environment"), data.get("name")
+        taken = RegisteredModel.objects.filter(
+            environment=environment, name__iexact=name, deleted_at__isnull=True
+        )
+        if environment and name and taken.exists():
+            self.add_error("name", f"This environment already has a model named {name}.")
         if bool(data.get("subnets")) != bool(data.get("security_groups")):
             raise ValidationError("A VPC needs both subnets and security groups, or neither.")
         environment = data.get("environment")
@@ -140,6 +137,8 @@ class ContainerForm(forms.Form):
 
 
 class BaseContainerFormSet(forms.BaseFormSet):
+    default_error_messages = {"too_many_forms": "Use at most 15 containers (SageMaker's limit)."}
+
     def clean(self) -> None:
         if any(form.errors for form in self.forms):
             return

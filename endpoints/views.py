@@ -165,7 +165,9 @@ def model_create(request: HttpRequest) -> HttpResponse:
     formset = ContainerFormSet(data, request.FILES or None, prefix="containers")
     if data and "add_container" in data:
         # The typed values again, unbound (no errors before the user submits), plus a row.
-        rows = min(int(data.get("containers-TOTAL_FORMS", 1)) + 1, 15)
+        # A tampered row count (not a small number) re-shows one row plus the new one.
+        typed = data.get("containers-TOTAL_FORMS", "")
+        rows = min(int(typed) if typed.isdecimal() and len(typed) <= 2 else 1, 14) + 1
         fields = ("hostname", "image", "model_data_url", "environment_variables")
         initial = [
             {name: data.get(f"containers-{row}-{name}", "") for name in fields}

@@ -757,7 +757,7 @@ def read_document(text: str) -> dict:
     """The steps of a wizard document, checked for shape; their values are the forms' job."""
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
         where = (
             f" at line {error.lineno}, column {error.colno}"
             if isinstance(error, json.JSONDecodeError)
@@ -850,7 +850,7 @@ def context(wizard: Wizard, step: str, **extra: object) -> dict:
 
 def preselected_model(request: HttpRequest) -> RegisteredModel | None:
     pk = request.GET.get("model", "")
-    if not pk.isdigit():
+    if not (pk.isdecimal() and len(pk) <= 18):  # isdigit() passes "²", which int() refuses
         return None
     return RegisteredModel.objects.filter(pk=pk, deleted_at__isnull=True).first()
 
@@ -957,8 +957,11 @@ def capacity(request: HttpRequest, wizard: Wizard) -> HttpResponse:
             rows = [raw_values(row) for row in form]
             if adding and len(rows) < 10:
                 rows.append(new_variant(wizard, len(rows)))
-            if removing and removing.isdigit() and int(removing) < len(rows) and len(rows) > 1:
-                del rows[int(removing)]
+            # isdigit() would pass "²", which int() refuses; a row number has 1 or 2 digits.
+            typed = removing or ""
+            index = int(typed) if typed.isdecimal() and len(typed) <= 2 else -1
+            if 0 <= index < len(rows) and len(rows) > 1:
+                del rows[index]
             form = wizard.form("capacity", initial=rows)
         elif form.is_valid():
             wizard.save("capacity", cleaned_values(form))

@@ -101,6 +101,9 @@ class Environment(models.Model):
 
         if self.kind == self.Kind.AWS and not self.region:
             raise ValidationError({"region": "An AWS environment needs a Region, like eu-west-1."})
+        if {".", ".."} & set(self.prefix.split("/")):
+            # The pattern allows dots in names, but storage keys may not climb out of the prefix.
+            raise ValidationError({"prefix": "Leave out . and .. folders, as in portal/models/."})
         if self.external_id and not self.assume_role_arn:
             raise ValidationError(
                 {"external_id": "An external ID only applies with a role to assume; add the role."}

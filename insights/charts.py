@@ -83,7 +83,7 @@ def window(key: str = "24h", start: str = "", end: str = "", now: datetime | Non
         raise WindowError("Choose last hour, 6 hours, 24 hours, 7 days or a custom range.")
     try:
         begin, finish = parse_time(start), parse_time(end) if end else now
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:  # OverflowError: a zone past year 1 or 9999
         raise WindowError(
             "Give the custom range as dates and times, such as 2026-01-15T10:00."
         ) from error

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from endpoints import validators
 from insights import conf
 
 MAX_PASTED_BYTES = 256 * 1024
@@ -58,12 +59,15 @@ class LoadTestForm(forms.Form):
         required=False,
         max_length=256,
         initial="text/csv",
+        # Checked here as the playground checks it: every request of the run sends it.
+        validators=[validators.validate_content_type],
         label="Content type",
         help_text="For pasted payloads; recorded ones keep their own.",
     )
     target_model = forms.CharField(
         required=False,
         max_length=1024,
+        validators=[validators.validate_target_model],
         label="Target model",
         help_text="Multi-model endpoints only: the archive to invoke, such as model-a.tar.gz.",
     )

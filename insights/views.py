@@ -55,8 +55,9 @@ def range_context(request: HttpRequest, span: charts.Window, error: str) -> dict
 @role_required(Role.VIEWER)
 def insights(request: HttpRequest) -> HttpResponse:
     """Every endpoint with its capture state and traffic of the last 24 hours."""
-    if request.GET.get("endpoint", "").isdigit():
-        endpoint = get_object_or_404(Endpoint, pk=request.GET["endpoint"])
+    wanted = request.GET.get("endpoint", "")
+    if wanted.isdecimal() and len(wanted) <= 18:  # isdigit() passes "²", which int() refuses
+        endpoint = get_object_or_404(Endpoint, pk=wanted)
         return redirect("insights:endpoint", endpoint.pk)
     endpoints = list(Endpoint.objects.live().select_related("environment"))
     since = timezone.now() - timedelta(hours=24)

@@ -10,6 +10,14 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 SCHEMA_FILE = Path(__file__).with_name("model_card_schema.json")
 MAX_CONTENT_CHARS = 100_000  # CreateModelCard's Content limit
+TYPE_WORDS = {
+    "string": "text in quotes",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "a list, [...]",
+    "object": "an object, {...}",
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,14 @@ def plain(error: SchemaError) -> str:
         return f"Keep to {error.validator_value} entries or fewer."
     if error.validator == "enum":
         return f"Use one of {', '.join(map(str, error.validator_value))}."
+    if error.validator == "type":  # jsonschema says "5 is not of type 'string'"
+        kinds = (
+            error.validator_value
+            if isinstance(error.validator_value, list)
+            else [error.validator_value]
+        )
+        wanted = " or ".join(TYPE_WORDS.get(kind, kind) for kind in kinds)
+        return f"Use {wanted} here, not {json.dumps(error.instance)[:40]}."
     if error.validator == "required":
         return error.message.replace("is a required property", "is required here")
     return error.message

@@ -232,7 +232,7 @@ def version_of(card: ModelCard, request: HttpRequest, default: CardVersion | Non
         if default is None:
             raise Http404("This card has no version.")
         return default
-    if not number.isdigit():
+    if not (number.isdecimal() and len(number) <= 18):  # isdigit() passes "²"; int() does not
         raise Http404("No such version.")
     return get_object_or_404(CardVersion, card=card, number=int(number))
 

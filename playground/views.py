@@ -39,9 +39,15 @@ TOO_BIG_FOR_FORM = (
 )
 
 
+def is_id(value: str) -> bool:
+    """Whether a query parameter can be a row id: "²" and 5000 digits pass isdigit() but not
+    int(), and would end the request in an error."""
+    return value.isdecimal() and len(value) <= 18
+
+
 def selected_endpoint(request: HttpRequest) -> Endpoint | None:
     pk = request.GET.get("endpoint", "")
-    if not pk.isdigit():
+    if not is_id(pk):
         return None
     return Endpoint.objects.live().select_related("environment").filter(pk=pk).first()
 
@@ -58,7 +64,7 @@ def workbench_context(endpoint: Endpoint | None, request: HttpRequest) -> dict:
     except ProviderError as error:
         models, context["targets_error"] = [], error
     pin = None
-    if request.GET.get("pin", "").isdigit():
+    if is_id(request.GET.get("pin", "")):
         pin = PinnedExample.objects.filter(endpoint=endpoint, pk=request.GET["pin"]).first()
     container = request.GET.get("container", "") or (
         shape.containers[0] if shape.containers else ""
@@ -293,7 +299,7 @@ def invocation_body(request: HttpRequest, pk: int, part: str) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     invocations = Invocation.objects.filter(user=request.user).select_related("endpoint")
     endpoint = request.GET.get("endpoint", "")
-    if endpoint.isdigit():
+    if is_id(endpoint):
         invocations = invocations.filter(endpoint_id=endpoint)
     page = Paginator(invocations, 25).get_page(request.GET.get("page"))
     return render(
@@ -458,7 +464,7 @@ def compare_targets(request: HttpRequest) -> HttpResponse:
         raise Http404("No such side.")
     endpoint = None
     pk = request.GET.get(f"{side}_endpoint", "")
-    if pk.isdigit():
+    if is_id(pk):
         endpoint = Endpoint.objects.live().filter(pk=pk).first()
     return render(
         request,

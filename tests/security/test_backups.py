@@ -1,6 +1,16 @@
 """Backups (D4): a restore drill gives back exactly the rows that were backed up."""
 
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+import yaml
 from django.core.management import call_command
 from django.db import connection
 
@@ -100,3 +110,115 @@ def test_a_damaged_sqlite_backup_is_refused_before_the_database_is_touched(backu
         backups.restore(path)
 
     assert backups.checksum(backups.canonical_dump()) == before
+
+
+# -- the compose `backup` service: pg_dump -Fc once a day, the last 14 kept ----------------------
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def compose_services() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+def test_compose_dumps_the_portal_database_daily_and_keeps_fourteen() -> None:
+    services = compose_services()
+    backup, postgres = services["backup"], services["postgres"]
+    script = backup["command"][-1]
+
+    assert backup["image"] == postgres["image"] == "postgres:16"
+    assert backup["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert "backups:/backups" in backup["volumes"]
+    assert backup["environment"]["PGHOST"] == "postgres"
+    assert backup["environment"]["PGUSER"] == postgres["environment"]["POSTGRES_USER"]
+    assert backup["environment"]["PGPASSWORD"] == postgres["environment"]["POSTGRES_PASSWORD"]
+    assert backup["environment"]["PGDATABASE"] == postgres["environment"]["POSTGRES_DB"]
+    assert backup["environment"]["BACKUP_DIR"] == "/backups"
+    assert backup["environment"]["BACKUP_KEEP"] == "14"
+    assert backup["environment"]["BACKUP_INTERVAL_SECONDS"] == "86400"
+    assert "pg_dump -Fc" in script
+    assert "sleep" in script
+
+
+def psql(database: str, sql: str) -> None:
+    command = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(
+        [*command, "-qc", sql],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+@pytest.fixture
+def throwaway_database() -> Iterator[str]:
+    """A database of its own on the PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth)."""
+    if not all(shutil.which(tool) for tool in ("pg_dump", "pg_restore", "psql")):
+        pytest.skip("needs pg_dump, pg_restore and psql (apt-get install postgresql-client)")
+    try:
+        psql("postgres", "SELECT 1")
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        pytest.skip("needs PostgreSQL at 127.0.0.1:5432, user postgres with trust auth")
+    name = f"backup_drill_{os.getpid()}"
+    psql("postgres", f"DROP DATABASE IF EXISTS {name}")
+    psql("postgres", f"CREATE DATABASE {name}")
+    try:
+        psql(name, "CREATE TABLE drill (id int PRIMARY KEY, note text)")
+        psql(name, "INSERT INTO drill VALUES (1, 'kept by the nightly dump')")
+        yield name
+    finally:
+        psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_the_backup_service_writes_restorable_dumps_and_prunes_the_oldest(
+    tmp_path, throwaway_database
+) -> None:
+    service = compose_services()["backup"]
+    script = service["command"][-1].replace("$$", "$")  # compose's escape for a literal $
+    folder = tmp_path / "backups"
+    environment = os.environ | {
+        "PGHOST": "127.0.0.1",
+        "PGUSER": "postgres",
+        "PGDATABASE": throwaway_database,
+        "BACKUP_DIR": str(folder),
+        "BACKUP_KEEP": "2",
+        "BACKUP_INTERVAL_SECONDS": "1",  # a day in the service; a second here
+    }
+    log = tmp_path / "backup.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            ["sh", "-c", script],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        # Four runs keeping two: the second removal comes right after the fourth dump.
+        deadline = time.monotonic() + 90
+        while log.read_text().count("backup: removed") < 2:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+    dumps = sorted(folder.glob("portal-*.dump"))
+    text = log.read_text()
+    assert len(dumps) == 2, text
+    assert all(re.fullmatch(r"portal-\d{8}T\d{6}Z\.dump", dump.name) for dump in dumps)
+    assert text.count("backup: wrote") >= 4
+    assert "pg_dump failed" not in text
+    listing = subprocess.run(
+        ["pg_restore", "--list", str(dumps[-1])], capture_output=True, text=True, timeout=30
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "TABLE public drill" in listing.stdout
+    data = subprocess.run(
+        ["pg_restore", "--data-only", "--table", "drill", "--file", "-", str(dumps[-1])],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "kept by the nightly dump" in data.stdout
