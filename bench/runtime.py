@@ -29,6 +29,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from django.test import override_settings
 
 from bench.pages import percentile
 from tests.runtime import artifacts
@@ -159,7 +160,9 @@ def running_runtime() -> Iterator[Runtime]:
             aws_secret_access_key="local",  # noqa: S106 (the runtime checks no signature)
             config=config,
         )
-        yield Runtime(port=port, pid=process.pid, s3=s3, state=state, sagemaker=sagemaker)
+        # This runtime is the one the outbound guard (S9) lets the boto3 client reach.
+        with override_settings(LOCAL_RUNTIME_URL=f"http://127.0.0.1:{port}"):
+            yield Runtime(port=port, pid=process.pid, s3=s3, state=state, sagemaker=sagemaker)
     finally:
         process.terminate()
         try:

@@ -9,7 +9,9 @@ import ipaddress
 import os
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from environments import outbound
 
 
 def env_flag(name: str) -> bool:
@@ -69,3 +71,38 @@ def check_configuration(app_configs: object = None, **kwargs: object) -> list[Ch
             )
         )
     return errors
+
+
+@register(Tags.security, deploy=True)
+def check_outbound_guard(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
+    """S9: a deployed portal connects only to AWS and its runtime (environments/outbound.py)."""
+    if getattr(settings, "PORTAL_OUTBOUND_GUARD", True):
+        return []
+    return [
+        Warning(
+            "The outbound connection guard is off (PORTAL_OUTBOUND_GUARD): the portal would "
+            "connect wherever a name or an endpoint URL points it, the metadata service included.",
+            hint="Unset PORTAL_OUTBOUND_GUARD; list a proxy or VPC endpoint names in "
+            "PORTAL_OUTBOUND_ALLOW instead.",
+            id="portal.W001",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_outbound_allow(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
+    """An entry that is not host:port would never match, so what it meant to allow stays refused."""
+    wrong = [
+        entry
+        for entry in getattr(settings, "PORTAL_OUTBOUND_ALLOW", [])
+        if outbound.place(entry) is None
+    ]
+    if not wrong:
+        return []
+    return [
+        Error(
+            f"PORTAL_OUTBOUND_ALLOW holds entries that are not host:port: {', '.join(wrong)}.",
+            hint="Write each as host:port, such as proxy.internal:3128 or [::1]:8080.",
+            id="portal.E004",
+        )
+    ]

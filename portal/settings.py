@@ -225,6 +225,7 @@ CELERY_BROKER_URL = (
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for folder in ("out", "processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"  # whole messages only (see there)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Exchange tables too, or kombu writes them to ./control in whatever folder Celery runs.
         "control_folder": str(BROKER_DIR / "control"),
@@ -324,6 +325,12 @@ LOCAL_RUNTIME_WARM_IMAGES = env_list("LOCAL_RUNTIME_WARM_IMAGES", "sklearn,pytho
 LOCAL_RUNTIME_AUTOSCALING_PERIOD = float(os.environ.get("LOCAL_RUNTIME_AUTOSCALING_PERIOD", "60"))
 # Each model process's address-space limit (RLIMIT_AS), so a runaway model fails alone; 0: none.
 LOCAL_RUNTIME_MODEL_MEMORY_MB = int(os.environ.get("LOCAL_RUNTIME_MODEL_MEMORY_MB", "8192"))
+
+# S9: the portal's own outbound connections (every boto3 call) go only to AWS endpoint names on
+# public addresses and to LOCAL_RUNTIME_URL (environments/outbound.py). PORTAL_OUTBOUND_ALLOW
+# adds "host:port" places: an HTTPS proxy, the private DNS names of VPC interface endpoints.
+PORTAL_OUTBOUND_GUARD = env_bool("PORTAL_OUTBOUND_GUARD", True)
+PORTAL_OUTBOUND_ALLOW = env_list("PORTAL_OUTBOUND_ALLOW", "")
 
 # Static AWS keys on an environment: off. If ever turned on they must be encrypted with
 # PORTAL_ENCRYPTION_KEYS (comma-separated Fernet keys, newest first), never SECRET_KEY; the

@@ -44,6 +44,7 @@ from environments.backends.base import (
     StreamedAnswer,
     VariantState,
 )
+from environments.outbound import OutboundRefused
 
 if TYPE_CHECKING:
     from environments.models import Environment
@@ -806,9 +807,31 @@ def raw_text(error: Exception) -> str:
     return text
 
 
+def outbound_refusal(error: BaseException) -> OutboundRefused | None:
+    """The S9 guard's refusal behind a botocore connection error, if that is what it was
+    (botocore keeps urllib3's error in kwargs["error"], urllib3 chains ours as the cause)."""
+    seen: list[BaseException] = []
+    while error is not None and len(seen) < 10:
+        if isinstance(error, OutboundRefused):
+            return error
+        seen.append(error)
+        inner = getattr(error, "kwargs", {}).get("error") if hasattr(error, "kwargs") else None
+        error = inner or error.__cause__ or error.__context__
+    return None
+
+
 def provider_error(error: Exception) -> ProviderError:
     """The one place a boto3 error becomes words a user can act on."""
     raw = raw_text(error)
+    if refusal := outbound_refusal(error):
+        # Not busy: retrying cannot help, and the user should see where it was going.
+        return ProviderError(
+            f"The portal does not connect there: {refusal}. Its outbound traffic goes only to "
+            "AWS endpoints on public addresses and to the local runtime; an administrator can "
+            "allow a proxy or VPC endpoint in PORTAL_OUTBOUND_ALLOW.",
+            code="OutboundRefused",
+            raw=raw,
+        )
     if isinstance(error, BotoConnectionError | HTTPClientError):
         # Refused or dropped connections and connect or read timeouts (ReadTimeoutError is an
         # HTTPClientError).

@@ -78,9 +78,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def gunicorn_with_lanes(tmp_path: Path):
+def gunicorn_with_lanes(tmp_path: Path, settings: object):
     """Real gunicorn with the repository's gunicorn.conf.py, one process with 2 threads."""
     port = free_port()
+    settings.PORTAL_OUTBOUND_ALLOW = [f"127.0.0.1:{port}"]  # requests goes through S9's guard
     log = (tmp_path / "gunicorn.log").open("ab")
     process = subprocess.Popen(  # nosec B603 (our own command)
         [sys.executable, "-m", "gunicorn", "tests.portal.lanes_app", "--bind",

@@ -347,7 +347,9 @@ def test_update_moves_traffic_to_a_new_config_and_delete_stops_everything(aws, r
         container_pid(runtime_dirs, "versions")
 
 
-def test_runtime_restart_brings_endpoints_back_and_leaves_no_orphans(runtime_dirs, monkeypatch):
+def test_runtime_restart_brings_endpoints_back_and_leaves_no_orphans(
+    runtime_dirs, monkeypatch, settings
+):
     import boto3
 
     from tests.conftest import free_port, start_runtime, wait_for_http
@@ -359,6 +361,7 @@ def test_runtime_restart_brings_endpoints_back_and_leaves_no_orphans(runtime_dir
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    settings.LOCAL_RUNTIME_URL = url  # this runtime is the one S9's guard lets the clients reach
     process = start_runtime(port, runtime_dirs)
     try:
         wait_for_http(f"{url}/ping")
