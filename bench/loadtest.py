@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -28,8 +27,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
+
+from bench import httpload
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "load test password 42"  # noqa: S105  # pragma: allowlist secret (throwaway users)
@@ -220,39 +222,53 @@ def invoke(portal: Portal, session: requests.Session, endpoint: int, run: Run) -
         run.add(started)
 
 
-def closed_loop(portal, sessions, endpoint, clients: int, seconds: float, name: str) -> Run:
-    run = Run(name)
-    stop = time.perf_counter() + seconds
+def invocation_heads(
+    portal: Portal, sessions: list[requests.Session], endpoint: int
+) -> list[bytes]:
+    """The playground request each signed-in session sends, as bytes for bench.httpload."""
+    body = urlencode({"endpoint": endpoint, "content_type": "text/csv", "body": IRIS_ROW})
+    heads = []
+    for session in sessions:
+        cookies = "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+        headers = {
+            "Cookie": cookies,
+            "X-CSRFToken": session.cookies["csrftoken"],
+            "Referer": f"{portal.url}/playground/",
+            "HX-Request": "true",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        heads.append(
+            httpload.request_bytes(portal.web_port, "/playground/invoke/", body.encode(), headers)
+        )
+    return heads
 
-    def client(session: requests.Session) -> None:
-        while time.perf_counter() < stop:
-            invoke(portal, session, endpoint, run)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(sessions[n],)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    run.seconds = time.perf_counter() - started
-    return run
+def invocation_done(status: bytes, body: bytes) -> str | None:
+    """What `invoke` checks, for bench.httpload: a 200 whose result says done."""
+    if not status.startswith(b"HTTP/1.1 200"):
+        return f"HTTP {status[9:12].decode()}"
+    if b'data-state="done"' not in body:
+        text = body.decode(errors="replace").split("alert-error", 1)[-1]
+        reason = re.search(r"<p>([^<]{0,120})", text)
+        return reason.group(1) if reason else "not done"
+    return None
 
 
-def open_loop(portal, sessions, endpoint, rate: float, seconds: float) -> Run:
+def as_run(name: str, outcome: httpload.Outcome) -> Run:
+    return Run(name, outcome.seconds, outcome.samples, outcome.errors)
+
+
+def closed_loop(portal: Portal, heads: list[bytes], clients: int, seconds: float, name: str) -> Run:
+    outcome = httpload.closed_loop(
+        portal.web_port, heads, clients, seconds=seconds, check=invocation_done
+    )
+    return as_run(name, outcome)
+
+
+def open_loop(portal: Portal, heads: list[bytes], rate: float, seconds: float) -> Run:
     """Poisson arrivals at `rate` per second, each sent at once whatever is in flight."""
-    run = Run(f"open loop at {rate:.0f}/s")
-    chooser = random.Random(7)  # noqa: S311 (arrival times, not security)
-    pool = ThreadPoolExecutor(max_workers=len(sessions))
-    started = time.perf_counter()
-    next_at, number = started, 0
-    while next_at < started + seconds:
-        time.sleep(max(0.0, next_at - time.perf_counter()))
-        pool.submit(invoke, portal, sessions[number % len(sessions)], endpoint, run)
-        number += 1
-        next_at += chooser.expovariate(rate)
-    pool.shutdown(wait=True)
-    run.seconds = time.perf_counter() - started
-    return run
+    outcome = httpload.open_loop(portal.web_port, heads, rate, seconds, check=invocation_done)
+    return as_run(f"open loop at {rate:.0f}/s", outcome)
 
 
 def poll_dashboards(portal, session, pages: list[str], stop: threading.Event) -> Run:
@@ -315,9 +331,10 @@ def main() -> None:
         iris = endpoints["iris"]
         print("  portal, worker, beat and runtime up; iris deployed; 51 users signed in\n")
 
-        closed_loop(portal, clients, iris, 8, 5, "warm-up")
-        unloaded = closed_loop(portal, clients, iris, 1, 10, "1 client (unloaded)")
-        eight = closed_loop(portal, clients, iris, 8, 20, "8 clients")
+        heads = invocation_heads(portal, clients, iris)
+        closed_loop(portal, heads, 8, 5, "warm-up")
+        unloaded = closed_loop(portal, heads, 1, 10, "1 client (unloaded)")
+        eight = closed_loop(portal, heads, 8, 20, "8 clients")
         stop = threading.Event()
         pages = ["/", "/endpoints/", f"/endpoints/{iris}/", "/environments/"]
         dashboards: list[Run] = []
@@ -325,11 +342,11 @@ def main() -> None:
             target=lambda: dashboards.append(poll_dashboards(portal, admin, pages, stop))
         )
         poller.start()
-        fifty = closed_loop(portal, clients, iris, 50, long_run, "50 clients")
+        fifty = closed_loop(portal, heads, 50, long_run, "50 clients")
         stop.set()
         poller.join()
         capacity = max(eight.throughput, fifty.throughput)
-        opened = open_loop(portal, clients, iris, capacity / 2, 20)
+        opened = open_loop(portal, heads, capacity / 2, 20)
         streams = None
         if "chat" in endpoints:
             streams = llm_streams(portal, clients, endpoints["chat"])
