@@ -4,8 +4,9 @@ against one, and a serverless first call against a provisioned endpoint's.
 
 The runtime is `manage.py runtime` in its own process, as `make run` starts it, with its object
 store and state in a throwaway folder. Endpoints are deployed through boto3's sagemaker client,
-as a user's own code would; invocations go over plain keep-alive HTTP (http.client), so the
-numbers are the runtime's and not botocore's request signing.
+as a user's own code would; invocations go over plain keep-alive HTTP (http.client one at a time,
+bench/httpload.py for concurrent clients), so the numbers are the runtime's and not botocore's
+request signing or the client's threads.
 """
 
 import http.client
@@ -21,7 +22,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.test import override_settings
 
+from bench import httpload
 from bench.pages import percentile
 from tests.runtime import artifacts
 
@@ -261,36 +262,28 @@ def timed_posts(port: int, path: str, request: dict, count: int) -> list[float]:
     return samples
 
 
+def head(port: int, path: str, request: dict) -> list[bytes]:
+    return [httpload.request_bytes(port, path, request["body"], request["headers"])]
+
+
 def concurrent_posts(
     port: int, path: str, request: dict, clients: int, count: int
 ) -> tuple[list[float], float]:
-    """`count` POSTs shared by `clients` threads, each on its own connection: (milliseconds of
-    every request, requests per second over the whole run)."""
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        batches = pool.map(
-            lambda _: timed_posts(port, path, request, count // clients), range(clients)
-        )
-        samples = [sample for batch in batches for sample in batch]
-    return samples, len(samples) / (time.perf_counter() - started)
+    """`count` POSTs shared by `clients` keep-alive connections of one asyncio client
+    (bench/httpload.py: its CPU a request is a fraction of threads'): (milliseconds of every
+    request, requests per second over the whole run)."""
+    outcome = httpload.closed_loop(port, head(port, path, request), clients, count=count)
+    if outcome.errors:
+        raise RuntimeError(f"POST {path}: {sorted(set(outcome.errors))[:3]}")
+    return outcome.samples, outcome.throughput
 
 
 def posts_for(port: int, path: str, request: dict, clients: int, seconds: float) -> list[float]:
-    """`clients` threads posting back to back for `seconds`: milliseconds of every request."""
-    deadline = time.perf_counter() + seconds
-
-    def client(_: int) -> list[float]:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=70)
-        samples = []
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            post(connection, path, request)
-            samples.append((time.perf_counter() - started) * 1000)
-        connection.close()
-        return samples
-
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        return [sample for batch in pool.map(client, range(clients)) for sample in batch]
+    """`clients` connections posting back to back for `seconds`: milliseconds of every request."""
+    outcome = httpload.closed_loop(port, head(port, path, request), clients, seconds=seconds)
+    if outcome.errors:
+        raise RuntimeError(f"POST {path}: {sorted(set(outcome.errors))[:3]}")
+    return outcome.samples
 
 
 def first_posts(port: int, path: str, request: dict) -> tuple[float, float]:

@@ -40,6 +40,17 @@ def fast_password_hashing(settings: object) -> None:
 
 
 @pytest.fixture
+def aws_test_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 with test keys and no profile, role or config file of this machine's."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+
+@pytest.fixture
 def user_for(db: None) -> Callable:
     """user_for("deployer") makes a new user holding that role; "none" makes one without."""
 

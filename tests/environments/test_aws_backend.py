@@ -60,14 +60,8 @@ IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/sklearn:1"
 
 
 @pytest.fixture(autouse=True)
-def isolated_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_aws(monkeypatch: pytest.MonkeyPatch, aws_test_keys: None) -> Iterator[None]:
     """Fake credentials, no config files, an empty role cache and no retry sleeps."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
     aws._role_credentials.clear()
     yield

@@ -32,15 +32,11 @@ REASON = "The primary container for production variant AllTraffic did not pass t
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch, settings: object) -> Iterator[FakeSageMaker]:
+def fake(
+    monkeypatch: pytest.MonkeyPatch, settings: object, aws_test_keys: None
+) -> Iterator[FakeSageMaker]:
     """The AWS backend's clients sent to a fake SageMaker on 127.0.0.1, with test keys; tasks
     run in the caller (as in tests/endpoints/test_deploy.py) and the reconciler acts at once."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     server = FakeSageMaker()
     settings.PORTAL_OUTBOUND_ALLOW = [server.url.removeprefix("http://")]  # S9's guard lets it in
     original = AwsBackend.client

@@ -17,13 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def aws_endpoint(monkeypatch):
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+def aws_endpoint(monkeypatch, aws_test_keys):
     aws._role_credentials.clear()
     environment = Environment.objects.create(
         name="prod", kind="aws", region="eu-west-1", bucket="acme-ml", prefix="portal/"

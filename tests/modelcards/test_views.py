@@ -345,13 +345,7 @@ def test_environment_form_offers_the_approved_card_rule(client_for) -> None:
 
 
 @pytest.fixture
-def aws_environment(monkeypatch) -> Environment:
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+def aws_environment(aws_test_keys) -> Environment:
     return EnvironmentFactory(name="prod", kind="aws", region="eu-west-1", bucket="acme-ml")
 
 

@@ -87,16 +87,6 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
     return FakeDns(monkeypatch)
 
 
-@pytest.fixture
-def aws_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-
-
 def security_log(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(
         record.getMessage() for record in caplog.records if record.name == "portal.security"
@@ -242,7 +232,7 @@ def test_the_credential_chain_reaches_the_metadata_service_only_by_its_address(d
 
 
 def test_an_endpoint_url_pointing_the_aws_backend_elsewhere_gives_the_user_a_sentence(
-    listener, aws_keys, monkeypatch, caplog
+    listener, aws_test_keys, monkeypatch, caplog
 ) -> None:
     port = port_of(listener)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{port}")
@@ -263,7 +253,7 @@ def test_an_endpoint_url_pointing_the_aws_backend_elsewhere_gives_the_user_a_sen
 
 
 def test_an_aws_name_resolving_to_the_metadata_service_fails_the_aws_backend_plainly(
-    dns, aws_keys, caplog
+    dns, aws_test_keys, caplog
 ) -> None:
     runtime = "runtime.sagemaker.eu-west-1.amazonaws.com"
     dns.answers[runtime] = [["169.254.169.254"]]
