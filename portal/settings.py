@@ -125,7 +125,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections persist (DATABASE_CONN_MAX_AGE) as on PostgreSQL: opening one costs the pragmas
+    # below and Django's function registrations, about a tenth of a playground request's CPU.
     # A file, not memory, so tests can start a real worker process on the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {
