@@ -291,19 +291,7 @@ def llm_streams(portal, sessions, endpoint: int, count: int = 10) -> tuple[int, 
     def one(session: requests.Session) -> tuple[bool, float]:
         started = time.perf_counter()
         try:
-            answer = session.post(
-                f"{portal.url}/playground/stream/",
-                data={
-                    "endpoint": endpoint,
-                    "prompt": "Name three colours.",
-                    "max_new_tokens": 48,
-                    "temperature": 0.7,
-                    "top_p": 0.9,
-                    "messages": "[]",
-                },
-                stream=True,
-                timeout=120,
-            )
+            answer = stream_request(portal, session, endpoint, 48, "Name three colours.")
             events = "".join(chunk for chunk in answer.iter_content(None, decode_unicode=True))
         except requests.RequestException:
             return False, time.perf_counter() - started
@@ -312,6 +300,46 @@ def llm_streams(portal, sessions, endpoint: int, count: int = 10) -> tuple[int, 
     with ThreadPoolExecutor(max_workers=count) as pool:
         results = list(pool.map(one, sessions[:count]))
     return sum(ok for ok, _ in results), max(seconds for _, seconds in results)
+
+
+def stream_request(
+    portal: Portal, session: requests.Session, endpoint: int, tokens: int, prompt: str
+) -> requests.Response:
+    """A chat turn on the playground's stream view, its server-sent events not read yet."""
+    return session.post(
+        f"{portal.url}/playground/stream/",
+        data={
+            "endpoint": endpoint,
+            "prompt": prompt,
+            "max_new_tokens": tokens,
+            "temperature": 0.7,
+            "top_p": 0.9,
+            "messages": "[]",
+        },
+        stream=True,
+        timeout=120,
+    )
+
+
+def first_token(answer: requests.Response) -> None:
+    for line in answer.iter_lines(decode_unicode=True):
+        if line == "event: token":
+            return
+    raise RuntimeError("the stream ended before its first token")
+
+
+def stop_frees_model(portal: Portal, sessions: list[requests.Session], endpoint: int) -> float:
+    """R7: a long answer stopped after its first token (the browser's Stop closes the stream);
+    seconds from the Stop until another person's stream gets its first token."""
+    long_answer = stream_request(
+        portal, sessions[0], endpoint, 400, "Count from one to two hundred."
+    )
+    first_token(long_answer)
+    stopped = time.perf_counter()
+    long_answer.close()
+    with stream_request(portal, sessions[1], endpoint, 8, "Say hello.") as next_answer:
+        first_token(next_answer)
+    return time.perf_counter() - stopped
 
 
 def row(goal: str, measured: str, met: bool) -> str:
@@ -347,9 +375,10 @@ def main() -> None:
         poller.join()
         capacity = max(eight.throughput, fifty.throughput)
         opened = open_loop(portal, heads, capacity / 2, 20)
-        streams = None
+        streams = freed = None
         if "chat" in endpoints:
             streams = llm_streams(portal, clients, endpoints["chat"])
+            freed = stop_frees_model(portal, clients, endpoints["chat"])
         locked = portal.locked_lines()
     finally:
         portal.down()
@@ -389,6 +418,9 @@ def main() -> None:
         done, slowest = streams
         print(row("10 concurrent LLM streams complete", f"{done}/10, slowest {slowest:.1f} s",
                   done == 10))  # fmt: skip
+    if freed is not None:
+        print(row("Stop frees the model: next stream's first token <= 1 s", f"{freed:.2f} s",
+                  freed <= 1))  # fmt: skip
     print(row('no "database is locked" in any log (D6)', f"{locked}", locked == 0))
     if fifty.errors or opened.errors:
         print("\n  errors seen:", sorted(set(fifty.errors + opened.errors))[:5])
