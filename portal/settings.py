@@ -226,7 +226,6 @@ CELERY_BROKER_URL = (
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for folder in ("out", "processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"  # whole messages only (see there)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Exchange tables too, or kombu writes them to ./control in whatever folder Celery runs.
         "control_folder": str(BROKER_DIR / "control"),
