@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test bench lint fmt setup llm check-python clean backup restore loadtest
+.PHONY: run test bench lint fmt setup llm check-python clean backup restore loadtest soak
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Endpoint Portal needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Set PYTHON=python3.11 or newer.")'
@@ -60,6 +60,11 @@ fmt: $(VENV)/.installed-dev
 # The whole portal under playground load (50 clients, open loop, dashboards, LLM streams): a table.
 loadtest: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.loadtest
+
+# 30 minutes of steady mixed load, sampling every process's RSS, FDs and zombies (R8): a table,
+# and the samples as CSV. SOAK_SECONDS shortens it.
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.soak
 
 # A consistent copy of the database under var/backups/ (SQLite online backup, or pg_dump -Fc).
 backup: $(VENV)/.installed-run

@@ -1078,6 +1078,8 @@ class Host:
             watcher.cancel()
         for container in instance.containers:
             self.ports.discard(container.port)
+            if container.pool is not None:
+                container.pool.close()
             process = container.process
             if process is None or process.returncode is not None:
                 continue
@@ -1374,6 +1376,8 @@ class Host:
             forwarded["X-Amzn-SageMaker-Target-Model"] = headers["target_model"]
         started = time.perf_counter()
         if container.pool is None or container.pool.port != container.port:
+            if container.pool is not None:
+                container.pool.close()  # to the process that was restarted
             container.pool = wire.Pool(container.port)  # a restarted container has a new port
         try:
             answer = await asyncio.wait_for(

@@ -28,6 +28,7 @@ class Pool:
     def __init__(self, port: int):
         self.port = port
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.closed = False
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Answer:
         reused = bool(self.idle)
@@ -74,12 +75,15 @@ class Pool:
         except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as error:
             raise ConnectionLost(str(error) or type(error).__name__) from error
         finally:
-            if keep:
+            if keep and not self.closed:  # a request in flight at close() ends its connection
                 self.idle.append((reader, writer))
             else:
                 writer.close()
 
     def close(self) -> None:
+        """Close the idle connections; the container's process is stopped or replaced, and a
+        connection it closed stays open here (CLOSE_WAIT) until we close ours."""
+        self.closed = True
         for _, writer in self.idle:
             writer.close()
         self.idle.clear()

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -279,6 +280,55 @@ def container_pid(runtime_dirs, endpoint: str) -> int:
             except OSError:
                 continue
     raise AssertionError(f"no container process for {endpoint}")
+
+
+def half_closed_connections(pid: int) -> list[str]:
+    """The process's TCP connections that the other end has closed and it has not
+    (CLOSE_WAIT): each holds a file descriptor until the process closes it."""
+    sockets = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            sockets.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue  # closed meanwhile
+    rows = [line.split() for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]]
+    return [row[2] for row in rows if row[3] == "08" and f"socket:[{row[9]}]" in sockets]
+
+
+def test_an_update_leaves_no_connection_to_the_stopped_instance_open(aws, runtime_dirs):
+    sagemaker, runtime = aws
+    artifacts.write(
+        runtime_dirs["s3"], "s3://models/iris/model.tar.gz", artifacts.iris_like_classifier()
+    )
+    container = {"Image": "sklearn", "ModelDataUrl": "s3://models/iris/model.tar.gz"}
+    deploy(sagemaker, "rolling", {"PrimaryContainer": container})
+    old = container_pid(runtime_dirs, "rolling")
+    runtime_pid = int(Path(f"/proc/{old}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    for _ in range(3):  # keep-alive connections from the runtime to the container
+        runtime.invoke_endpoint(EndpointName="rolling", ContentType="text/csv", Body=b"9,1")
+    sagemaker.create_model(ModelName="rolling-2", PrimaryContainer=container)
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="rolling-2",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "rolling-2",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+
+    sagemaker.update_endpoint(EndpointName="rolling", EndpointConfigName="rolling-2")
+    wait_for(sagemaker, "rolling")
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{old}"):  # the old instance is stopped after traffic moved
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    answer = runtime.invoke_endpoint(EndpointName="rolling", ContentType="text/csv", Body=b"9,1")
+
+    assert answer["Body"].read() == b'{"predictions": [1]}'
+    assert half_closed_connections(runtime_pid) == []
 
 
 def test_control_plane_errors_speak_sagemakers_words(aws) -> None:
