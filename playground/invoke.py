@@ -37,6 +37,15 @@ ERROR_STATUS = {
     "InternalDependencyException": 530,
 }
 LLM_IMAGE_WORDS = ("llm", "tgi", "lmi", "djl-inference", "vllm")
+# An update builds the new fleet beside the old one and shifts traffic with no loss of
+# availability (sagemaker.md §1.4): an endpoint in these states still answers InvokeEndpoint.
+SERVING = {
+    Endpoint.Status.IN_SERVICE,
+    Endpoint.Status.UPDATING,
+    Endpoint.Status.SYSTEM_UPDATING,
+    Endpoint.Status.ROLLING_BACK,
+    Endpoint.Status.UPDATE_ROLLBACK_FAILED,
+}
 
 
 class Refused(Exception):
@@ -211,7 +220,7 @@ def check(request: Request, shape: Shape, *, streaming: bool = False) -> None:
     endpoint = request.endpoint
     if not endpoint.is_live:
         raise Refused(f"The endpoint {endpoint.name} was deleted; pick another one.")
-    if endpoint.status != Endpoint.Status.IN_SERVICE:
+    if endpoint.status not in SERVING:
         raise Refused(
             f"The endpoint {endpoint.name} is {endpoint.get_status_display()}, not In service: "
             "it can be invoked once it is InService.",

@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
+from endpoints.models import Endpoint
 from playground.models import Invocation, PinnedExample
 from playground.tasks import watch_async
 
@@ -101,6 +102,18 @@ def test_direct_containers_answer_by_hostname_and_model_errors_carry_the_message
     assert (row.status_code, row.error_code) == (424, "ModelError")
     assert "Expecting value" in row.error_message  # what json.loads said inside the model
     assert "Expecting value" in broken.content.decode()
+
+
+def test_an_endpoint_being_updated_still_answers(client_for, deployed):
+    iris = deployed("iris")["iris"]
+    # What the portal records while an update builds the new fleet beside the serving one.
+    Endpoint.objects.filter(pk=iris.pk).update(status=Endpoint.Status.UPDATING)
+
+    response = invoke(client_for("engineer"), iris, content_type="text/csv", body="5.1,3.5,1.4,0.2")
+
+    assert response.status_code == 200
+    assert (latest().state, latest().status_code) == (Invocation.State.DONE, 200)
+    assert prediction(latest()) == 0
 
 
 def test_history_reruns_and_pins_a_request(client_for, user_for, deployed):
