@@ -90,17 +90,19 @@ def gunicorn_with_lanes(tmp_path: Path, settings: object):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{url}/", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        while True:
+            try:
+                requests.get(f"{url}/", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_gunicorn_serves_a_page_while_invocations_hold_every_thread_they_may(
