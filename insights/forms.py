@@ -28,6 +28,14 @@ class RecordFilterForm(forms.Form):
         help_text="Finds the text anywhere in the request, the response or the inference id.",
     )
 
+    def problems(self) -> list[str]:
+        """Each error as "Field: what is wrong", as the page and a refused download say it."""
+        return [
+            f"{self[name].label}: {error}"
+            for name, errors in self.errors.items()
+            for error in errors
+        ]
+
 
 class LoadTestForm(forms.Form):
     SOURCE_CHOICES = [

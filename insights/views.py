@@ -172,9 +172,12 @@ def record_list(request: HttpRequest, pk: int) -> HttpResponse:
     except ValueError:
         page = 1
     per_page = conf.RECORDS_PER_PAGE
-    found = records.matching(endpoint, span, filters)
-    # One more than a page tells whether there is a next one, without counting a million rows.
-    rows = list(found[(page - 1) * per_page : page * per_page + 1])
+    rows = []
+    # An invalid filter lists nothing: records listed beside its error would look filtered.
+    if not form.errors:
+        found = records.matching(endpoint, span, filters)
+        # One more than a page tells whether there is a next one, without counting them all.
+        rows = list(found[(page - 1) * per_page : page * per_page + 1])
     query = request.GET.copy()
     query.pop("page", None)
     context = range_context(request, span, error)
@@ -226,9 +229,15 @@ def record_detail(request: HttpRequest, pk: int, record_pk: int) -> HttpResponse
 def download_records(request: HttpRequest, pk: int) -> HttpResponse:
     """The filtered records as SageMaker JSON Lines or as CSV, streamed."""
     endpoint = get_object_or_404(Endpoint, pk=pk)
-    span, _ = chosen_window(request)
+    span, range_error = chosen_window(request)
     form = RecordFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
+    # A file carries no warning: a bad range or filter refuses the download rather than
+    # export the last day or every record.
+    problems = ([range_error] if range_error else []) + form.problems()
+    if problems:
+        message = " ".join(problems) + " Fix the filter on the records page and download again."
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
     found = records.matching(endpoint, span, filters)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     if request.GET.get("format") == "csv":

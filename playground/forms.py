@@ -167,6 +167,12 @@ class CompareForm(forms.Form):
         self.fields["left_endpoint"].queryset = live_endpoints()
         self.fields["right_endpoint"].queryset = live_endpoints()
 
+    def clean_left_target(self) -> dict[str, str]:
+        return parse_target(self.cleaned_data["left_target"])
+
+    def clean_right_target(self) -> dict[str, str]:
+        return parse_target(self.cleaned_data["right_target"])
+
     def requests(self) -> tuple[Request, Request]:
         data = self.cleaned_data
         return tuple(  # type: ignore[return-value]
@@ -175,7 +181,7 @@ class CompareForm(forms.Form):
                 body=data["body"].encode(),
                 content_type=data["content_type"],
                 accept=data["accept"],
-                **parse_target(data[f"{side}_target"]),
+                **data[f"{side}_target"],
             )
             for side in ("left", "right")
         )
@@ -186,13 +192,20 @@ TARGET_KINDS = {
     "container": "target_container",
     "variant": "target_variant",
 }
+TARGET_RULE = (
+    "Give the target as model:NAME, container:NAME or variant:NAME, "
+    "or leave it empty for the endpoint's default routing."
+)
 
 
 def parse_target(value: str) -> dict[str, str]:
-    """`model:ridge.tar.gz` → {"target_model": "ridge.tar.gz"}; "" → {} (default routing)."""
-    kind, _, name = value.partition(":")
-    if not value or kind not in TARGET_KINDS or not name:
+    """`model:ridge.tar.gz` → {"target_model": "ridge.tar.gz"}; "" → {} (default routing).
+    Anything else is refused: a typo must not quietly become the default routing."""
+    if not value:
         return {}
+    kind, _, name = value.partition(":")
+    if kind not in TARGET_KINDS or not name:
+        raise forms.ValidationError(TARGET_RULE)
     return {TARGET_KINDS[kind]: name}
 
 

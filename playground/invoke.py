@@ -203,6 +203,12 @@ class Request:
         """The request an earlier invocation sent, to send again."""
         if invocation.endpoint is None:
             raise Refused(f"The endpoint {invocation.endpoint_name} no longer exists.")
+        if not body_kept(invocation):
+            raise Refused(
+                "The portal refused this request before sending it and kept only the size of "
+                f"its body ({invocation.request_size:,} bytes); send the body again from the "
+                "playground."
+            )
         return cls(
             endpoint=invocation.endpoint,
             body=invocation.request_body(),
@@ -342,7 +348,9 @@ def call(backend: Backend, request: Request) -> Outcome:
     return outcome
 
 
-def new_row(request: Request, user: object, mode: str, compare_group: str = "") -> Invocation:
+def new_row(
+    request: Request, user: object, mode: str, compare_group: str = "", *, keep_body: bool = True
+) -> Invocation:
     invocation = Invocation(
         user=user,
         endpoint=request.endpoint,
@@ -356,13 +364,28 @@ def new_row(request: Request, user: object, mode: str, compare_group: str = "") 
         custom_attributes=request.custom_attributes,
         compare_group=compare_group,
     )
-    invocation.set_request_body(request.body)
+    if keep_body:
+        invocation.set_request_body(request.body)
     return invocation
 
 
-def refused_row(request: Request, user: object, refusal: Refused, mode: str) -> Invocation:
-    """A request the portal refused is history too: the user sees what they sent and why."""
-    invocation = new_row(request, user, mode)
+def refused_row(
+    request: Request,
+    user: object,
+    refusal: Refused,
+    mode: str,
+    *,
+    size: int | None = None,
+    compare_group: str = "",
+) -> Invocation:
+    """A request the portal refused is history too: the user sees why, and the body's size
+    (`size` when the caller read only part of it). A refused body is never written to the body
+    store, or every body refused for its size would still fill the disk; one small enough to
+    live in the row stays there, so the request can be run again once the cause is fixed."""
+    invocation = new_row(request, user, mode, compare_group, keep_body=False)
+    if len(request.body) <= conf.INLINE_BODY_BYTES:
+        invocation.request_inline = request.body
+    invocation.request_size = len(request.body) if size is None else size
     invocation.state = Invocation.State.FAILED
     invocation.status_code = refusal.status
     invocation.error_code = refusal.code
@@ -370,6 +393,13 @@ def refused_row(request: Request, user: object, refusal: Refused, mode: str) -> 
     invocation.finished_at = timezone.now()
     invocation.save()
     return invocation
+
+
+def body_kept(invocation: Invocation) -> bool:
+    """Whether the row holds the whole request body; a refused request may keep only its size."""
+    return (
+        bool(invocation.request_blob) or len(invocation.request_inline) == invocation.request_size
+    )
 
 
 def record(outcome: Outcome, user: object, compare_group: str = "") -> Invocation:
@@ -428,14 +458,17 @@ def run_pair(left: Request, right: Request, user: object) -> tuple[Invocation, I
         try:
             check(request, shape_of(request.endpoint))
         except Refused as refusal:
-            row = refused_row(request, user, refusal, Invocation.Mode.REAL_TIME)
-            Invocation.objects.filter(pk=row.pk).update(compare_group=group)
-            row.compare_group = group
-            sides.append(row)
+            sides.append(
+                refused_row(request, user, refusal, Invocation.Mode.REAL_TIME, compare_group=group)
+            )
         else:
             if request.endpoint.kind == Endpoint.Kind.ASYNC:
                 refusal = Refused("Compare sends real-time requests; pick a real-time endpoint.")
-                sides.append(refused_row(request, user, refusal, Invocation.Mode.REAL_TIME))
+                sides.append(
+                    refused_row(
+                        request, user, refusal, Invocation.Mode.REAL_TIME, compare_group=group
+                    )
+                )
             else:
                 sides.append(None)
     pending = [

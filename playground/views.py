@@ -168,7 +168,7 @@ def invoke_endpoint(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             refusal = invoke.Refused(error.messages[0], code="ValidationError", status=413)
         invocation = invoke.refused_row(
-            form.request_for(b""), request.user, refusal, Invocation.Mode.REAL_TIME
+            form.request_for(b""), request.user, refusal, Invocation.Mode.REAL_TIME, size=size
         )
         return result_response(request, invocation)
     invocation = invoke.run(form.request_for(body), request.user)
@@ -251,10 +251,11 @@ def own_invocation(request: HttpRequest, pk: int) -> Invocation:
 def invocation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     invocation = own_invocation(request, pk)
     context = result_context(invocation)
+    context["body_kept"] = invoke.body_kept(invocation)
     # The request as the user wrote it: JSON indented, anything else as plain text.
     kind = "application/json" if "json" in invocation.content_type else "text/plain"
     preview = rendering.render(invocation.request_body(), kind)
-    if preview.kind in ("json", "text"):
+    if context["body_kept"] and preview.kind in ("json", "text"):
         context["request_preview"] = preview
     return render(request, "playground/invocation_detail.html", context)
 
@@ -277,6 +278,10 @@ def invocation_body(request: HttpRequest, pk: int, part: str) -> HttpResponse:
     if part == "response":
         data, content_type = invocation.response_body(), invocation.response_content_type
     elif part == "request":
+        if not invoke.body_kept(invocation):
+            raise Http404(
+                "The portal refused this request before sending it; its body was not kept."
+            )
         data, content_type = invocation.request_body(), invocation.content_type
     else:
         raise Http404("No such part.")
@@ -425,8 +430,14 @@ def compare(request: HttpRequest) -> HttpResponse:
                 initial["right_target"] = choices[1][0]
         form = CompareForm(initial=initial)
     context["form"] = form
-    context["left_choices"] = target_choices(form_endpoint(form, "left"))
-    context["right_choices"] = target_choices(form_endpoint(form, "right"))
+    for side in ("left", "right"):
+        choices = target_choices(form_endpoint(form, side))
+        sent = form[f"{side}_target"].value() if form.is_bound else None
+        if sent and sent not in [value for value, _ in choices]:
+            # Keep what was sent chosen, even a target the endpoint lacks, so the page shows
+            # what the error (or the refusal) is about rather than quietly picking another.
+            choices = [(sent, sent), *choices]
+        context[f"{side}_choices"] = choices
     return render(request, "playground/compare.html", context)
 
 
