@@ -1380,9 +1380,8 @@ class Host:
                 container.pool.close()  # to the process that was restarted
             container.pool = wire.Pool(container.port)  # a restarted container has a new port
         try:
-            answer = await asyncio.wait_for(
-                container.pool.post(path, body, forwarded), self.invocation_timeout
-            )
+            async with asyncio.timeout(self.invocation_timeout):
+                answer = await container.pool.post(path, body, forwarded)
         except TimeoutError as error:
             await self.replace_if_stuck(container)
             raise ApiError(

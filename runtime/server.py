@@ -13,13 +13,14 @@ refused before any route runs.
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from runtime import MODEL_LATENCY_HEADER, eventstream
-from runtime.host import MAX_BODY, ApiError, Host
+from runtime.host import MAX_BODY, ApiError, Host, Invocation
 from runtime.storage import LocalStorage
 
 CONTROL_OPERATIONS = {
@@ -65,14 +66,16 @@ def control_error(error: ApiError) -> web.Response:
     return web.json_response({"__type": error.code, "message": error.message}, status=error.status)
 
 
-def runtime_error(error: ApiError) -> web.Response:
-    """A rest-json error in SageMaker Runtime's shape (ModelError carries its extra members)."""
+def runtime_error_parts(error: ApiError) -> tuple[dict, dict[str, str]]:
+    """The JSON body and headers of a rest-json error in SageMaker Runtime's shape (ModelError
+    carries its extra members); botocore reads the error code from x-amzn-ErrorType."""
     code = "ValidationError" if error.code == "ValidationException" else error.code
-    return web.json_response(
-        {"message": error.message, **error.extra},
-        status=error.status,
-        headers={"x-amzn-ErrorType": code},
-    )
+    return {"message": error.message, **error.extra}, {"x-amzn-ErrorType": code}
+
+
+def runtime_error(error: ApiError) -> web.Response:
+    body, headers = runtime_error_parts(error)
+    return web.json_response(body, status=error.status, headers=headers)
 
 
 def allowed_hosts(port: int, extra_hosts: list[str]) -> set[str]:
@@ -122,11 +125,16 @@ async def control(request: web.Request) -> web.Response:
 
 
 def invocation_headers(request: web.Request) -> dict[str, str]:
-    """The SageMaker Runtime headers of this request, checked as the API model says: at most
-    1024 printable ASCII characters, and a TargetModel that cannot climb out of its prefix."""
-    headers = {name: request.headers.get(header, "") for name, header in HEADERS.items()}
-    if "X-Amzn-SageMaker-Accept" in request.headers:  # the streaming API's name for Accept
-        headers["accept"] = request.headers["X-Amzn-SageMaker-Accept"]
+    return checked_headers(request.headers)
+
+
+def checked_headers(received: Mapping[str, str]) -> dict[str, str]:
+    """The SageMaker Runtime headers of a request (`received`: its headers, looked up by the
+    names HEADERS gives), checked as the API model says: at most 1024 printable ASCII
+    characters, and a TargetModel that cannot climb out of its prefix."""
+    headers = {name: received.get(header, "") for name, header in HEADERS.items()}
+    if "X-Amzn-SageMaker-Accept" in received:  # the streaming API's name for Accept
+        headers["accept"] = received["X-Amzn-SageMaker-Accept"]
     for name, value in headers.items():
         if len(value) > 1024 or any(not 0x20 <= ord(char) <= 0x7E for char in value):
             raise ApiError(
@@ -163,14 +171,18 @@ async def invoke(request: web.Request) -> web.Response:
         result = await request.app["host"].invoke(request.match_info["name"], body, headers)
     except ApiError as error:
         return runtime_error(error)
-    response_headers = {
+    return web.Response(body=result.body, headers=invocation_response_headers(result))
+
+
+def invocation_response_headers(result: Invocation) -> dict[str, str]:
+    headers = {
         "Content-Type": result.content_type,
         "x-Amzn-Invoked-Production-Variant": result.variant,
         MODEL_LATENCY_HEADER: str(round(result.model_seconds * 1e6)),
     }
     if result.custom_attributes:
-        response_headers["X-Amzn-SageMaker-Custom-Attributes"] = result.custom_attributes
-    return web.Response(body=result.body, headers=response_headers)
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = result.custom_attributes
+    return headers
 
 
 async def invoke_stream(request: web.Request) -> web.StreamResponse:

@@ -1,10 +1,9 @@
 """`manage.py runtime`: run the local runtime in the foreground."""
 
-from aiohttp import web
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from runtime import new_loop
+from runtime import front, new_loop
 from runtime.server import create_app
 
 
@@ -39,4 +38,4 @@ class Command(BaseCommand):
             warm_images=tuple(settings.LOCAL_RUNTIME_WARM_IMAGES),
             model_memory_mb=settings.LOCAL_RUNTIME_MODEL_MEMORY_MB,
         )
-        web.run_app(app, host=host, port=port, print=None, access_log=None, loop=new_loop())
+        front.run(app, host, port, new_loop())
