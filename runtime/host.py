@@ -40,6 +40,7 @@ ACCOUNT = "000000000000"
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MODEL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 SERVERLESS_MEMORY = {1024, 2048, 3072, 4096, 5120, 6144}
+SPARE_REPLACEMENT_DELAY_S = 5.0
 MAX_BODY = 6 * 1024 * 1024  # 6 MiB, SageMaker's real-time request and response cap
 SERVERLESS_MAX_BODY = 4_000_000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -253,6 +254,7 @@ class Host:
         self.warm_spares = bool(warm_images)
         self.spares: dict[str, ContainerProcess] = {}  # image -> warm standby process
         self.spare_tasks: dict[str, asyncio.Task] = {}
+        self.spares_launching: set[str] = set()  # images whose spare process is starting
         self.unpacking: dict[str, asyncio.Lock] = {}
         self.random = random.Random()  # noqa: S311 (traffic splitting, not security)
         root.mkdir(parents=True, exist_ok=True)
@@ -910,12 +912,20 @@ class Host:
         endpoint.event(f"Instance {variant.name}-{number} is up.")
         return instance
 
-    def want_spare(self, image: str) -> None:
-        """Keep one warm standby process for `image`, for serverless cold starts."""
+    def want_spare(self, image: str, delay: float = 0.0) -> None:
+        """Keep one warm standby process for `image`, for serverless cold starts; started after
+        `delay` seconds."""
         if self.warm_spares and image not in self.spares and image not in self.spare_tasks:
-            self.spare_tasks[image] = asyncio.create_task(self.make_spare(image))
+            self.spare_tasks[image] = asyncio.create_task(self.make_spare(image, delay))
 
-    async def make_spare(self, image: str) -> None:
+    async def make_spare(self, image: str, delay: float = 0.0) -> None:
+        if delay:
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                self.spare_tasks.pop(image, None)
+                raise
+        self.spares_launching.add(image)
         spare = ContainerProcess(
             hostname="spare",
             image=image,
@@ -933,15 +943,19 @@ class Host:
         except Exception:  # a spare is an optimisation: without one, cold starts launch anew
             log.exception("could not start a warm spare for %s", image)
         finally:
+            self.spares_launching.discard(image)
             self.spare_tasks.pop(image, None)
 
     async def adopt_spare(self, container: ContainerProcess) -> bool:
         """Hand the model to a warm spare of the same image, if one is ready. A model that fails
         to load is the same failure as at launch; any other trouble falls back to a launch."""
-        if container.image in self.spare_tasks:  # one is starting: sooner than a new launch
+        if container.image in self.spares_launching:  # sooner than a new launch
             await asyncio.shield(self.spare_tasks[container.image])
         spare = self.spares.pop(container.image, None)
-        self.want_spare(container.image)
+        # The replacement waits a moment: importing an image's libraries takes a core for a
+        # second or two, which the model that just took this spare's place needs to load and
+        # answer its first request (make bench: the LLM's first call, 2.3 s with it at once).
+        self.want_spare(container.image, delay=SPARE_REPLACEMENT_DELAY_S)
         if spare is None or spare.process is None or spare.process.returncode is not None:
             return False
         container.work_dir.mkdir(parents=True, exist_ok=True)
