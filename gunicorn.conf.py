@@ -2,10 +2,14 @@
 reads this file from the working directory. Command lines add only the bind address and, in
 compose, the number of processes."""
 
+import os
+
 # Threads with two lanes: pages first, and at most threads - 1 busy with invocations
 # (portal/serving.py), so a page never queues behind people prompting models.
 worker_class = "portal.serving.PriorityThreadWorker"
-workers = 2
+# Two processes suit the 2-core machines this is measured on (make loadtest); on a bigger machine
+# set WEB_CONCURRENCY (gunicorn's own variable), e.g. to the number of cores.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 4
 # A playground invocation may take the container's 60 s and then some.
 timeout = 90
