@@ -23,9 +23,9 @@ import socket
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from runtime.host import MAX_BODY, ApiError, Host
 from runtime.server import checked_headers, invocation_response_headers, runtime_error_parts
@@ -42,25 +42,12 @@ PREFIX = b"POST /endpoints/"
 BUFFER_LIMIT = 2 * MAX_BODY
 
 
-class Headers(dict):
-    """Request headers by lower-case name, looked up case-insensitively as HTTP says."""
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return super().get(name.lower(), default)
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and super().__contains__(name.lower())
-
-
 class Invocation:
     """One request the fast path takes: the endpoint, its headers and its whole body."""
 
     __slots__ = ("body", "close", "endpoint", "headers")
 
-    def __init__(self, endpoint: str, headers: Headers, body: bytes, close: bool):
+    def __init__(self, endpoint: str, headers: CIMultiDict, body: bytes, close: bool):
         self.endpoint, self.headers, self.body, self.close = endpoint, headers, body, close
 
 
@@ -85,13 +72,13 @@ def parse(buffer: bytearray, allowed_hosts: set[str]) -> tuple[Invocation, int] 
     target = INVOCATION_TARGET.fullmatch(parts[1])
     if target is None:
         return None
-    headers = Headers()
+    headers: CIMultiDict[str] = CIMultiDict()
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         name = name.lower()
         if not colon or not name or name != name.strip() or name in headers:
             return None  # obsolete folding, a space before the colon, a repeated header
-        dict.__setitem__(headers, name, value.strip(" \t"))
+        headers[name] = value.strip(" \t")
     length = headers.get("content-length", "")
     if (
         not length.isdigit()

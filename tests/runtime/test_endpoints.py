@@ -28,16 +28,19 @@ def wait_for(sagemaker, name: str, timeout: float = 60) -> dict:
         time.sleep(0.1)
 
 
+def one_variant(model: str, instances: int = 1) -> dict:
+    """A provisioned production variant named AllTraffic serving `model`."""
+    return {
+        "VariantName": "AllTraffic",
+        "ModelName": model,
+        "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": instances,
+    }
+
+
 def deploy(sagemaker, name: str, containers: dict, variants: list[dict] | None = None, **config):
     sagemaker.create_model(ModelName=name, **containers)
-    variants = variants or [
-        {
-            "VariantName": "AllTraffic",
-            "ModelName": name,
-            "InstanceType": "ml.m5.large",
-            "InitialInstanceCount": 1,
-        }
-    ]
+    variants = variants or [one_variant(name)]
     sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=variants, **config)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
     return wait_for(sagemaker, name)
@@ -309,14 +312,7 @@ def test_an_update_leaves_no_connection_to_the_stopped_instance_open(aws, runtim
     sagemaker.create_model(ModelName="rolling-2", PrimaryContainer=container)
     sagemaker.create_endpoint_config(
         EndpointConfigName="rolling-2",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "rolling-2",
-                "InstanceType": "ml.m5.large",
-                "InitialInstanceCount": 1,
-            }
-        ],
+        ProductionVariants=[one_variant("rolling-2")],
     )
 
     sagemaker.update_endpoint(EndpointName="rolling", EndpointConfigName="rolling-2")
@@ -371,14 +367,7 @@ def test_update_moves_traffic_to_a_new_config_and_delete_stops_everything(aws, r
     )
     sagemaker.create_endpoint_config(
         EndpointConfigName="versions-2",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "versions-2",
-                "InstanceType": "ml.m5.large",
-                "InitialInstanceCount": 2,
-            }
-        ],
+        ProductionVariants=[one_variant("versions-2", 2)],
     )
 
     sagemaker.update_endpoint(EndpointName="versions", EndpointConfigName="versions-2")
