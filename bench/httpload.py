@@ -46,13 +46,14 @@ def request_bytes(port: int, path: str, body: bytes, headers: dict[str, str]) ->
 
 async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes
-) -> tuple[bytes, bytes]:
-    """Send one request, read its whole answer (Content-Length or chunked): (status, body)."""
+) -> tuple[bytes, bytes, bool]:
+    """Send one request, read its whole answer (Content-Length, chunked, or up to the close of
+    a `Connection: close` answer): (status, body, whether the connection may carry another)."""
     writer.write(head)
     status = await reader.readline()
     if not status:
         raise ConnectionError("the server closed the connection")
-    length, chunked = 0, False
+    length, chunked, close = None, False, False
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.partition(b":")
         name = name.lower()
@@ -60,14 +61,20 @@ async def exchange(
             length = int(value)
         elif name == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
-    if not chunked:
-        return status, await reader.readexactly(length)
-    parts = []
-    while size := int((await reader.readline()).split(b";")[0], 16):
-        parts.append(await reader.readexactly(size))
+        elif name == b"connection" and b"close" in value.lower():
+            close = True
+    if chunked:
+        parts = []
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            parts.append(await reader.readexactly(size))
+            await reader.readline()
         await reader.readline()
-    await reader.readline()
-    return status, b"".join(parts)
+        return status, b"".join(parts), not close
+    if length is None:
+        if not close:
+            raise ValueError("an answer with neither a length nor chunks kept the connection")
+        return status, await reader.read(), False
+    return status, await reader.readexactly(length), not close
 
 
 async def timed(
@@ -76,10 +83,11 @@ async def timed(
     check: Check,
     outcome: Outcome,
 ) -> bool:
-    """One request on `connection`, recorded in `outcome`; whether the connection is reusable."""
+    """One request on `connection`, recorded in `outcome`; whether the connection is reusable
+    (the server may close it after any answer, saying so with `Connection: close`)."""
     started = time.perf_counter()
     try:
-        status, body = await exchange(*connection, head)
+        status, body, reusable = await exchange(*connection, head)
     except (OSError, asyncio.IncompleteReadError, ValueError) as error:
         outcome.errors.append(type(error).__name__)
         return False
@@ -88,7 +96,7 @@ async def timed(
         outcome.errors.append(error)
     else:
         outcome.samples.append((time.perf_counter() - started) * 1000)
-    return True
+    return reusable
 
 
 def closed_loop(

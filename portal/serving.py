@@ -8,12 +8,21 @@ classified from its request line, read with MSG_PEEK before a thread takes it, a
 go first, and bulk ones may hold at most `threads - reserved` threads, so a page never waits for
 a model. Nothing is consumed by the peek: gunicorn parses the request as usual.
 
+Across processes, an invocation goes to a process that has none. gunicorn's processes share
+one listening socket and whichever wakes first accepts, so with keep-alive connections two
+invocations often land on one process: they share its GIL while the other process idles (make
+loadtest: 2 clients got no more done than 1). Here a process running an invocation stops
+watching the listener and takes a new connection only once it has waited `HANDOFF_WAIT_S`
+unclaimed (every process busy), and an invocation's answer closes its connection
+(`Connection: close`), so the next one is dispatched afresh. Pages keep their connections.
+
 Use it with `--worker-class portal.serving.PriorityThreadWorker` (gunicorn.conf.py sets it).
 """
 
 from __future__ import annotations
 
 import errno
+import select
 import selectors
 import socket
 import threading
@@ -27,6 +36,8 @@ from gunicorn.workers.gthread import DEFAULT_WORKER_DATA_TIMEOUT, TConn, ThreadW
 
 BULK_PREFIXES = (b"POST /playground/",)
 PEEK_BYTES = 64
+# How long a connection waits for a process with no invocation before a busy one takes it.
+HANDOFF_WAIT_S = 0.002
 
 
 def is_bulk(sock: socket.socket) -> bool:
@@ -118,6 +129,51 @@ class PriorityThreadWorker(ThreadWorker):
     readable, as gthread's own deferred connections do."""
 
     reserved_for_pages = 1
+    invocations = 0  # bulk requests queued or running here; read and written by the main thread
+    waiting_since = 0.0  # when the listener was first seen with a connection nobody took
+
+    def enqueue_req(self, connection: TConn) -> None:
+        connection.bulk = is_bulk(connection.sock)
+        if connection.bulk:
+            self.invocations += 1
+            self.set_accept_enabled(False)  # gunicorn's loop enables it again once idle
+        super().enqueue_req(connection)
+
+    def finish_request(self, connection: TConn, future: Future) -> None:
+        if getattr(connection, "bulk", False):
+            connection.bulk = False
+            self.invocations -= 1
+        super().finish_request(connection, future)
+
+    def handle_request(self, request: object, connection: TConn) -> bool:
+        if getattr(connection, "bulk", False):
+            request.must_close = True  # gunicorn answers "Connection: close", then closes
+        return super().handle_request(request, connection)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """gunicorn's loop enables accepting whenever it has room: not while an invocation
+        runs here."""
+        super().set_accept_enabled(enabled and not self.invocations)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """While busy, look at the listener every HANDOFF_WAIT_S: a connection seen waiting
+        twice in a row found no idle process, and this one takes it (a page must not wait
+        for invocations to end)."""
+        if self.invocations and self.alive:
+            timeout = min(timeout, HANDOFF_WAIT_S)
+            waiting = [
+                listener for listener in self.sockets if select.select([listener], [], [], 0)[0]
+            ]
+            now = time.monotonic()
+            if not waiting:
+                self.waiting_since = 0.0
+            elif not self.waiting_since:
+                self.waiting_since = now
+            elif now - self.waiting_since >= HANDOFF_WAIT_S:
+                self.waiting_since = 0.0
+                for listener in waiting:
+                    self.accept(listener)
+        super().wait_for_and_dispatch_events(timeout)
 
     def accept(self, listener: socket.socket) -> None:
         try:
@@ -139,4 +195,4 @@ class PriorityThreadWorker(ThreadWorker):
     def get_thread_pool(self) -> LanedExecutor:
         threads = self.cfg.threads
         bulk_limit = threads - self.reserved_for_pages if threads > 1 else 1
-        return LanedExecutor(threads, bulk_limit, classify=lambda conn: is_bulk(conn.sock))
+        return LanedExecutor(threads, bulk_limit, classify=lambda connection: connection.bulk)

@@ -1,6 +1,7 @@
 """A WSGI app for tests/portal/test_serving.py: POST /playground/... sleeps `?seconds=`, and every
-answer names the path and when it finished."""
+answer names the path, when it finished and which process served it."""
 
+import os
 import time
 from urllib.parse import parse_qs
 
@@ -10,6 +11,6 @@ def application(environ, start_response):
         environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         seconds = float(parse_qs(environ.get("QUERY_STRING", "")).get("seconds", ["0"])[0])
         time.sleep(seconds)
-    body = f"{environ['PATH_INFO']} {time.monotonic():.6f}".encode()
+    body = f"{environ['PATH_INFO']} {time.monotonic():.6f} {os.getpid()}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

@@ -77,15 +77,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def gunicorn_with_lanes(tmp_path: Path, settings: object):
-    """Real gunicorn with the repository's gunicorn.conf.py, one process with 2 threads."""
+def start_gunicorn(tmp_path: Path, settings: object, workers: int):
+    """Real gunicorn with the repository's gunicorn.conf.py, `workers` processes of 2 threads."""
     port = free_port()
     settings.PORTAL_OUTBOUND_ALLOW = [f"127.0.0.1:{port}"]  # requests goes through S9's guard
     log = (tmp_path / "gunicorn.log").open("ab")
     process = subprocess.Popen(  # nosec B603 (our own command)
         [sys.executable, "-m", "gunicorn", "tests.portal.lanes_app", "--bind",
-         f"127.0.0.1:{port}", "--workers", "1", "--threads", "2"],
+         f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "2"],
         cwd=ROOT, stdout=log, stderr=log,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -105,6 +104,16 @@ def gunicorn_with_lanes(tmp_path: Path, settings: object):
         process.wait(timeout=30)
 
 
+@pytest.fixture
+def gunicorn_with_lanes(tmp_path: Path, settings: object):
+    yield from start_gunicorn(tmp_path, settings, workers=1)
+
+
+@pytest.fixture
+def two_gunicorn_processes(tmp_path: Path, settings: object):
+    yield from start_gunicorn(tmp_path, settings, workers=2)
+
+
 def test_gunicorn_serves_a_page_while_invocations_hold_every_thread_they_may(
     gunicorn_with_lanes: str,
 ) -> None:
@@ -122,3 +131,52 @@ def test_gunicorn_serves_a_page_while_invocations_hold_every_thread_they_may(
     assert page.text.startswith("/endpoints/")
     assert page_finished < finished[0]  # before the first invocation ended
     assert finished[1] - finished[0] >= 1.5  # the invocations ran one after the other
+
+
+def test_an_invocation_closes_its_connection_and_a_page_keeps_it(gunicorn_with_lanes: str) -> None:
+    url = gunicorn_with_lanes
+    with requests.Session() as session:
+        page = session.get(f"{url}/endpoints/", timeout=30)
+        invocation = session.post(f"{url}/playground/invoke/", data=b"x", timeout=30)
+    assert page.status_code == invocation.status_code == 200
+    assert page.headers.get("Connection", "keep-alive").lower() == "keep-alive"
+    assert invocation.headers["Connection"].lower() == "close"
+
+
+def test_an_invocation_goes_to_a_process_that_has_none(two_gunicorn_processes: str) -> None:
+    """One slow invocation holds a process; each of the next ones, on a new connection, is
+    served by the other process. gunicorn alone lets either process accept (about half would
+    queue behind the slow one)."""
+    url = two_gunicorn_processes
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(
+            requests.post, f"{url}/playground/invoke/?seconds=3", data=b"x", timeout=30
+        )
+        time.sleep(0.5)  # the slow one has been accepted and is running
+        quick = [
+            requests.post(f"{url}/playground/invoke/", data=b"x", timeout=30) for _ in range(12)
+        ]
+        busy_process = slow.result().text.split()[2]
+    served_by = {answer.text.split()[2] for answer in quick}
+    assert len(served_by) == 1
+    assert busy_process not in served_by
+
+
+def test_a_busy_process_still_takes_a_page_when_no_process_is_idle(
+    gunicorn_with_lanes: str,
+) -> None:
+    """The only process runs an invocation: a page on a new connection is taken after the
+    hand-off wait, long before the invocation ends."""
+    url = gunicorn_with_lanes
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(
+            requests.post, f"{url}/playground/invoke/?seconds=3", data=b"x", timeout=30
+        )
+        time.sleep(0.5)
+        started = time.monotonic()
+        page = requests.get(f"{url}/endpoints/", timeout=30)
+        waited = time.monotonic() - started
+        slow_finished = float(slow.result().text.split()[1])
+    assert page.status_code == 200
+    assert float(page.text.split()[1]) < slow_finished
+    assert waited < 1.5
