@@ -25,6 +25,12 @@ class Image:
 
     #: Whether the image answers `invoke_stream` token by token (LLMs) or only as a whole.
     streams = False
+    #: Whether `invoke` may run on the container's event loop once its calls prove quick
+    #: (runtime.container.QUICK_CALL_S). Only for images whose code we wrote: a user's
+    #: inference.py may block or run an event loop of its own, so it keeps worker threads.
+    inline_when_quick = False
+    #: How many calls in a row finished under QUICK_CALL_S (written by the container).
+    quick_calls = 0
 
     def __init__(self, model_dir: Path, environment: Mapping[str, str]):
         self.model_dir = model_dir
