@@ -31,7 +31,8 @@ ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 # the container idles between them (make bench: behind the router, 0.78 of direct throughput
 # with the hand-off, 1.0 without). Once an image's last QUICK_STREAK calls each took under
 # QUICK_CALL_S, its calls with small bodies run on the event loop; any slower call sends the
-# next ones back to worker threads until the streak builds again.
+# next ones back to worker threads until the streak builds again. A call that hangs on the loop
+# leaves /ping unanswered, which the runtime treats as stuck (it restarts the container).
 QUICK_CALL_S = 0.001
 QUICK_STREAK = 32
 QUICK_BODY_BYTES = 64 * 1024
