@@ -40,6 +40,7 @@ def test_engineer_invokes_two_target_models_and_compares_them(
     backend = diabetes.environment.backend
     sign_in(page, user_for("engineer").username)
     page.click("nav.mainnav a:text-is('Playground')")
+    page.wait_for_load_state()  # htmx listens for the select's change once its script has run
 
     page.select_option("#pg-endpoint", str(diabetes.pk))
     page.wait_for_selector("#invoke-form input[name=target_model]")
