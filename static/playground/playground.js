@@ -208,6 +208,20 @@
     }
   });
 
+  // An endpoint chosen before htmx's script ran (a slow network), or restored by the browser
+  // on reload, changed no workbench: ask for it now. htmx's own start-up ran first (its script
+  // comes first in the page), so its listeners are in place.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (!window.htmx) return;
+    document.querySelectorAll("select[hx-trigger=change]").forEach(function (select) {
+      const shown = Array.prototype.find.call(select.options, function (option) {
+        return option.defaultSelected;
+      });
+      const shownValue = shown ? shown.value : select.options.length ? select.options[0].value : "";
+      if (select.value !== shownValue) htmx.trigger(select, "change");
+    });
+  });
+
   // A new endpoint in the workbench starts a new conversation.
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "workbench") turns = [];

@@ -109,3 +109,28 @@ def test_engineer_watches_llm_tokens_arrive_and_stops_one(page, user_for, deploy
     while not Invocation.objects.filter(mode="stream", state="stopped").exists():
         assert time.monotonic() < deadline, "the server never saw the Stop"
         time.sleep(0.2)
+
+
+def test_an_endpoint_chosen_before_htmx_loads_still_opens_its_workbench(
+    page,
+    user_for,
+    deployed,  # noqa: F811
+):
+    """On a slow network the select can be changed before htmx's script has run; that choice
+    must not be lost (it once did nothing at all)."""
+    iris = deployed("iris")["iris"]
+    sign_in(page, user_for("engineer").username)
+    held = []
+    page.route("**/htmx*.js", lambda route: held.append(route))  # held until the choice
+    page.goto("/playground/", wait_until="commit")
+    page.wait_for_selector(f"#pg-endpoint option[value='{iris.pk}']", state="attached")
+    page.select_option("#pg-endpoint", str(iris.pk))
+    while not held:
+        page.wait_for_timeout(20)
+    loaded_before_choice = page.evaluate("typeof window.htmx !== 'undefined'")
+    held[0].continue_()
+
+    page.wait_for_selector("#invoke-form")
+    assert not loaded_before_choice
+    assert page.locator(".pg-endpoint-bar").inner_text().count("iris") >= 1
+    assert f"endpoint={iris.pk}" in page.url  # hx-push-url, as a choice made later gets
