@@ -1,7 +1,13 @@
 """boto3 clients are made once per process and shared: making one costs tens of milliseconds of
 CPU, which every page, poll and invocation would otherwise pay."""
 
+import logging
+import runpy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from environments.backends import aws
 from environments.backends.aws import AwsBackend
@@ -58,3 +64,34 @@ def test_a_backend_given_its_own_session_shares_nothing() -> None:
     session = boto3.Session(aws_access_key_id="k", aws_secret_access_key="s")
 
     assert AwsBackend(environment, session=session).s3 is not AwsBackend(environment).s3
+
+
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+
+
+def test_a_web_process_makes_its_local_runtime_client_before_its_first_request(monkeypatch):
+    monkeypatch.setattr(aws, "_clients", {})
+    post_worker_init = runpy.run_path(str(GUNICORN_CONF))["post_worker_init"]
+
+    post_worker_init(SimpleNamespace(log=logging.getLogger("gunicorn.error")))
+    made = list(aws._clients.values())
+    first_request = LocalBackend(Environment(name="local", kind="local"))
+
+    assert len(made) == 1
+    assert first_request.runtime is made[0]
+    assert made[0].meta.service_model.service_name == "sagemaker-runtime"
+
+
+def test_a_client_that_cannot_be_made_does_not_keep_a_web_process_from_starting(
+    monkeypatch, caplog: pytest.LogCaptureFixture
+):
+    def broken(cls, runtime_url=None):
+        raise ValueError("Invalid endpoint: nowhere")
+
+    monkeypatch.setattr(LocalBackend, "warm_up", classmethod(broken))
+    post_worker_init = runpy.run_path(str(GUNICORN_CONF))["post_worker_init"]
+
+    post_worker_init(SimpleNamespace(log=logging.getLogger("gunicorn.error")))
+
+    assert "The local runtime's client could not be made now" in caplog.text
+    assert "Invalid endpoint: nowhere" in caplog.text
