@@ -1548,14 +1548,14 @@ def calls_in_aws_module() -> set[tuple[str, str]]:
     tree = ast.parse((ROOT / "environments" / "backends" / "aws.py").read_text())
     found = set()
     for node in ast.walk(tree):
-        # self.sagemaker.describe_endpoint, or sts.assume_role on a local client
+        # self.sagemaker.describe_endpoint, or sts.assume_role and the like on a local name
         if isinstance(node, ast.Attribute) and node.attr not in {"get_paginator", "meta"}:
             owner = node.value
             if isinstance(owner, ast.Attribute) and owner.attr in CLIENTS:
                 if isinstance(owner.value, ast.Name) and owner.value.id == "self":
                     found.add((owner.attr, node.attr))
-            elif isinstance(owner, ast.Name) and owner.id == "sts":
-                found.add(("sts", node.attr))
+            elif isinstance(owner, ast.Name) and owner.id in CLIENTS:
+                found.add((owner.id, node.attr))  # runtime = self.runtime; runtime.invoke_endpoint
         # pages(self.s3, "list_objects_v2", ...) and self.logs.get_paginator("filter_log_events")
         if isinstance(node, ast.Call) and node.args:
             function = node.func
