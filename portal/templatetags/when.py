@@ -11,7 +11,7 @@ register = template.Library()
 
 @register.filter
 def ago(value: datetime | None) -> str:
-    """ "just now" under a minute (Django's timesince alone says "0 minutes"), else
+    """Say "just now" under a minute (Django's timesince alone says "0 minutes"), else
     "5 minutes ago"; nothing for no time."""
     if not value:
         return ""

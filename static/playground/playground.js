@@ -1,6 +1,7 @@
 // The playground's few behaviours that htmx does not cover: chat streaming (fetch + a
 // ReadableStream, text appended as text nodes, never as HTML; Stop aborts the request and the
-// server closes the model's stream), sending the body editor as a file part, and Copy buttons.
+// server closes the model's stream), sending the body editor as a file part, Copy buttons, and
+// an endpoint chosen before htmx had loaded.
 (function () {
   "use strict";
 
