@@ -12,8 +12,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -58,6 +61,30 @@ CONTROL_PLANE_CONFIG = Config(
 RUNTIME_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=70
 )
+# While a person waits on a page: fewer and shorter tries. An AWS (or a proxy) that takes the
+# connection and never answers then costs a page about 17 s, where the control plane's 3 tries of
+# 30 s cost 90 s a call (Test connection took 271 s). Celery tasks keep the control plane's.
+INTERACTIVE_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=3, read_timeout=8
+)
+_patience: ContextVar[Config] = ContextVar("provider_patience", default=CONTROL_PLANE_CONFIG)
+
+
+@contextmanager
+def person_waiting() -> Iterator[None]:
+    """Control-plane calls made inside use INTERACTIVE_CONFIG; environments.middleware wraps
+    every web request in it. Invocations keep RUNTIME_CONFIG: a model has its 60 s."""
+    token = _patience.set(INTERACTIVE_CONFIG)
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
+def control_plane_config() -> Config:
+    """The control plane's config here: INTERACTIVE_CONFIG inside `person_waiting`."""
+    return _patience.get()
+
 
 ROLE_SESSION_NAME = "endpoint-portal"
 LOCAL_REGION = "us-east-1"  # any valid Region: botocore needs one to sign for the local runtime
@@ -211,7 +238,7 @@ def role_credentials(role_arn: str, external_id: str, region: str | None) -> dic
         sts = call(
             boto3.Session(region_name=region).client,
             service_name="sts",
-            config=CONTROL_PLANE_CONFIG,
+            config=control_plane_config(),
         )
         credentials = call(sts.assume_role, **request)["Credentials"]
         _role_credentials[key] = credentials
@@ -257,33 +284,43 @@ class AwsBackend(Backend):
             whose = ("chain",)  # botocore refreshes the default chain's credentials itself
         return shared_client(("aws", service, environment.region, id(config), whose), make)
 
-    @cached_property
+    def control_plane(self, service: str) -> BaseClient:
+        """This backend's client for `service` with the config in force here (a page's
+        INTERACTIVE_CONFIG, a task's CONTROL_PLANE_CONFIG), made once for each."""
+        config = control_plane_config()
+        clients = self.__dict__.setdefault("_control_plane_clients", {})
+        key = (service, id(config))
+        if key not in clients:
+            clients[key] = self.client(service, config)
+        return clients[key]
+
+    @property
     def sagemaker(self) -> BaseClient:
-        return self.client("sagemaker", CONTROL_PLANE_CONFIG)
+        return self.control_plane("sagemaker")
 
     @cached_property
     def runtime(self) -> BaseClient:
         return self.client("sagemaker-runtime", RUNTIME_CONFIG)
 
-    @cached_property
+    @property
     def autoscaling(self) -> BaseClient:
-        return self.client("application-autoscaling", CONTROL_PLANE_CONFIG)
+        return self.control_plane("application-autoscaling")
 
-    @cached_property
+    @property
     def cloudwatch(self) -> BaseClient:
-        return self.client("cloudwatch", CONTROL_PLANE_CONFIG)
+        return self.control_plane("cloudwatch")
 
-    @cached_property
+    @property
     def s3(self) -> BaseClient:
-        return self.client("s3", CONTROL_PLANE_CONFIG)
+        return self.control_plane("s3")
 
-    @cached_property
+    @property
     def logs(self) -> BaseClient:
-        return self.client("logs", CONTROL_PLANE_CONFIG)
+        return self.control_plane("logs")
 
-    @cached_property
+    @property
     def sts(self) -> BaseClient:
-        return self.client("sts", CONTROL_PLANE_CONFIG)
+        return self.control_plane("sts")
 
     # Models: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html
 
@@ -689,29 +726,45 @@ class AwsBackend(Backend):
 
     def test_connection(self) -> list[ConnectionCheck]:
         bucket, prefix = self.environment.bucket, self.environment.prefix
-        attempts: list[tuple[str, Callable[[], object]]] = []
+        checks = []
         if self.environment.assume_role_arn:
             role = self.environment.assume_role_arn
-            attempts.append((f"sts:AssumeRole {role}", lambda: self.session))
-        attempts += [
-            ("sts:GetCallerIdentity", lambda: self.sts.get_caller_identity()),
-            ("sagemaker:ListEndpoints", lambda: self.sagemaker.list_endpoints(MaxResults=1)),
+            checks.append(connection_check(f"sts:AssumeRole {role}", lambda: self.session))
+        calls = [
+            ("sts:GetCallerIdentity", "sts", "get_caller_identity", {}),
+            ("sagemaker:ListEndpoints", "sagemaker", "list_endpoints", {"MaxResults": 1}),
             (
                 f"s3:ListBucket on s3://{bucket}/{prefix}",
-                lambda: self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1),
+                "s3",
+                "list_objects_v2",
+                {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1},
             ),
         ]
-        checks = []
-        for name, attempt in attempts:
+        # The clients are made here, one after another (a boto3 session is not thread-safe),
+        # and the calls then go out together: an AWS that never answers costs the page the
+        # time of one call, not of three.
+        attempts: dict[str, Callable[[], object] | ProviderError] = {}
+        for name, service, method, params in calls:
             try:
-                call(attempt)
+                attempts[name] = partial(getattr(self.control_plane(service), method), **params)
             except ProviderError as error:
-                denied = error.code in ACCESS_DENIED_CODES or error.code in CREDENTIAL_CODES
-                verdict = "Denied" if denied else "Failed"
-                checks.append(ConnectionCheck(name, ok=False, detail=f"{verdict}: {error.message}"))
-            else:
-                checks.append(ConnectionCheck(name, ok=True, detail="Allowed"))
+                attempts[name] = error
+        with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
+            checks += pool.map(connection_check, attempts.keys(), attempts.values())
         return checks
+
+
+def connection_check(name: str, attempt: Callable[[], object] | ProviderError) -> ConnectionCheck:
+    """Whether `attempt` (or the client it needed, when that failed) is allowed, in words."""
+    try:
+        if isinstance(attempt, ProviderError):
+            raise attempt
+        call(attempt)
+    except ProviderError as error:
+        denied = error.code in ACCESS_DENIED_CODES or error.code in CREDENTIAL_CODES
+        verdict = "Denied" if denied else "Failed"
+        return ConnectionCheck(name, ok=False, detail=f"{verdict}: {error.message}")
+    return ConnectionCheck(name, ok=True, detail="Allowed")
 
 
 def call(operation: Callable[..., Any], **params: Any) -> Any:

@@ -1556,6 +1556,11 @@ def calls_in_aws_module() -> set[tuple[str, str]]:
                     found.add((owner.attr, node.attr))
             elif isinstance(owner, ast.Name) and owner.id in CLIENTS:
                 found.add((owner.id, node.attr))  # runtime = self.runtime; runtime.invoke_endpoint
+        # test_connection's table: ("sts:GetCallerIdentity", "sts", "get_caller_identity", {})
+        if isinstance(node, ast.Tuple) and len(node.elts) == 4:
+            service, method = node.elts[1], node.elts[2]
+            if isinstance(service, ast.Constant) and service.value in CLIENTS:
+                found.add((service.value, method.value))
         # pages(self.s3, "list_objects_v2", ...) and self.logs.get_paginator("filter_log_events")
         if isinstance(node, ast.Call) and node.args:
             function = node.func
