@@ -222,15 +222,19 @@ def test_unknown_environment_kind_is_refused(environment):
 # Client configuration
 
 
-def test_control_plane_clients_retry_three_times_in_standard_mode(backend):
-    for client in (
+def control_plane_clients(backend: AwsBackend) -> list[botocore.client.BaseClient]:
+    return [
         backend.sagemaker,
         backend.autoscaling,
         backend.cloudwatch,
         backend.s3,
         backend.logs,
         backend.sts,
-    ):
+    ]
+
+
+def test_control_plane_clients_retry_three_times_in_standard_mode(backend):
+    for client in control_plane_clients(backend):
         assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
         assert client.meta.config.connect_timeout == 5
         assert client.meta.config.read_timeout == 30
@@ -243,6 +247,22 @@ def test_runtime_client_tries_once_and_waits_seventy_seconds(backend):
     assert config.retries == {"mode": "standard", "total_max_attempts": 1}
     assert config.connect_timeout == 5
     assert config.read_timeout == 70
+
+
+def test_a_pages_control_plane_clients_try_twice_for_at_most_eight_seconds(backend):
+    """A person waits on a page (environments.middleware): fewer, shorter tries."""
+    with aws.person_waiting():
+        for client in control_plane_clients(backend):
+            assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
+            assert client.meta.config.connect_timeout == 3
+            assert client.meta.config.read_timeout == 8
+        # An invocation is sent once and a model keeps its 60 s, on a page too.
+        assert backend.runtime.meta.config.read_timeout == 70
+        assert backend.sagemaker is backend.sagemaker
+
+    # Outside a page (a Celery task) the same backend uses the control plane's three tries.
+    assert backend.sagemaker.meta.config.retries["total_max_attempts"] == 3
+    assert backend.sagemaker.meta.config.read_timeout == 30
 
 
 def test_clients_are_made_once_per_backend(backend):

@@ -2,19 +2,18 @@
 
 An AWS, or a proxy in front of it, that takes the connection and never answers cost Test
 connection 271 s with the control plane's config (3 tries of 30 s, three checks one after
-another). A page now makes 2 tries of at most 8 s, and its checks go out together."""
+another). A page now makes 2 tries of at most 8 s, and its checks go out together. (The configs
+themselves: test_aws_backend.py.)"""
 
 import socket
 import threading
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 from django.urls import reverse
 
 from environments.backends import aws
-from environments.backends.aws import AwsBackend
 from environments.models import Environment
 
 REGION = "eu-west-1"
@@ -75,32 +74,6 @@ def silent_aws(settings, monkeypatch, aws_test_keys):
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
     yield silent
     silent.close()
-
-
-def test_a_pages_control_plane_clients_try_twice_for_at_most_eight_seconds(aws_test_keys):
-    environment = Environment(name="prod", kind="aws", region=REGION, bucket="acme-ml")
-    session = boto3.Session(region_name=REGION)
-    backend = AwsBackend(environment, session=session)
-
-    with aws.person_waiting():
-        for client in (
-            backend.sagemaker,
-            backend.autoscaling,
-            backend.cloudwatch,
-            backend.s3,
-            backend.logs,
-            backend.sts,
-        ):
-            assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
-            assert client.meta.config.connect_timeout == 3
-            assert client.meta.config.read_timeout == 8
-        # An invocation is sent once and a model keeps its 60 s, on a page too.
-        assert backend.runtime.meta.config.read_timeout == 70
-        assert backend.sagemaker is backend.sagemaker
-
-    # Outside a page (a Celery task) the same backend uses the control plane's three tries.
-    assert backend.sagemaker.meta.config.retries["total_max_attempts"] == 3
-    assert backend.sagemaker.meta.config.read_timeout == 30
 
 
 def test_test_connection_on_an_aws_that_never_answers_tries_each_check_twice_at_once(
