@@ -252,6 +252,7 @@ class AwsBackend(Backend):
     def __init__(self, environment: Environment, session: boto3.Session | None = None):
         super().__init__(environment)
         self.shares_clients = session is None
+        self.control_plane_clients: dict[tuple[str, int], BaseClient] = {}
         if session is not None:
             self.session = session  # injected in tests; takes the place of the property below
 
@@ -288,11 +289,10 @@ class AwsBackend(Backend):
         """This backend's client for `service` with the config in force here (a page's
         INTERACTIVE_CONFIG, a task's CONTROL_PLANE_CONFIG), made once for each."""
         config = control_plane_config()
-        clients = self.__dict__.setdefault("_control_plane_clients", {})
         key = (service, id(config))
-        if key not in clients:
-            clients[key] = self.client(service, config)
-        return clients[key]
+        if key not in self.control_plane_clients:
+            self.control_plane_clients[key] = self.client(service, config)
+        return self.control_plane_clients[key]
 
     @property
     def sagemaker(self) -> BaseClient:
