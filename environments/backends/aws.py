@@ -130,7 +130,16 @@ INSTANCE_METRICS = frozenset(
         "LoadedModelCount",
     }
 )
-LOG_WINDOW = timedelta(hours=1)
+# The Logs page shows an endpoint's newest lines of its last hour. FilterLogEvents reads oldest
+# first, so the hour is read in windows, newest first, until enough lines are found: a busy
+# endpoint's last minute holds them, and its whole hour (36 pages of 10,000 events at 100 lines
+# a second) is never read.
+LOG_WINDOWS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+)
 
 # botocore/retries/standard.py: the codes botocore itself treats as throttling.
 THROTTLING_CODES = frozenset(
@@ -626,22 +635,31 @@ class AwsBackend(Backend):
         return sorted(points, key=lambda point: point.time)
 
     def endpoint_logs(self, name: str, limit: int = 200) -> list[LogLine]:
-        # FilterLogEvents reads oldest first, so read the last hour and keep its newest lines.
-        newest: deque[dict] = deque(maxlen=limit)
-        since = datetime.now(UTC) - LOG_WINDOW
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        end_ms, windows, found = now_ms, [], 0
         paginator = self.logs.get_paginator("filter_log_events")
         try:
-            for page in paginator.paginate(
-                logGroupName=f"/aws/sagemaker/Endpoints/{name}",
-                startTime=int(since.timestamp() * 1000),
-            ):
-                newest.extend(page["events"])
+            for reach in LOG_WINDOWS:  # newest first; each one ends where the next one began
+                start_ms = now_ms - int(reach.total_seconds() * 1000)
+                window: deque[dict] = deque(maxlen=limit)  # its newest lines
+                for page in paginator.paginate(
+                    logGroupName=f"/aws/sagemaker/Endpoints/{name}",
+                    startTime=start_ms,
+                    endTime=end_ms,  # inclusive
+                ):
+                    window.extend(page["events"])
+                windows.insert(0, window)
+                found += len(window)
+                if found >= limit:
+                    break
+                end_ms = start_ms - 1
         except ClientError as error:
             if is_not_found(error):
                 return []  # the log group appears with the endpoint's first container
             raise provider_error(error) from error
         except BotoCoreError as error:
             raise provider_error(error) from error
+        newest = [event for window in windows for event in window][-limit:]
         return [
             LogLine(
                 time=datetime.fromtimestamp(event["timestamp"] / 1000, UTC)

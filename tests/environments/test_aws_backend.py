@@ -8,6 +8,7 @@ the real service model. Retries and response streams run against a small HTTP se
 
 import ast
 import io
+import itertools
 import json
 import pickle
 import socket
@@ -909,6 +910,60 @@ def test_endpoint_logs_are_its_newest_lines_oldest_first(moto):
         source="AllTraffic/i-1",
         message="line 2",
     )
+
+
+def filter_calls(backend: AwsBackend) -> list[dict]:
+    """The parameters of each FilterLogEvents call the backend's logs client sends."""
+    calls: list[dict] = []
+    backend.logs.meta.events.register(
+        "before-parameter-build.cloudwatch-logs.FilterLogEvents",
+        lambda params, **kwargs: calls.append(dict(params)),
+    )
+    return calls
+
+
+def put_lines(backend: AwsBackend, lines: list[tuple[int, str]]) -> None:
+    """(milliseconds ago, message) into portal-demo's log group."""
+    group = "/aws/sagemaker/Endpoints/portal-demo"
+    backend.logs.create_log_group(logGroupName=group)
+    backend.logs.create_log_stream(logGroupName=group, logStreamName="AllTraffic/i-1")
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    backend.logs.put_log_events(
+        logGroupName=group,
+        logStreamName="AllTraffic/i-1",
+        logEvents=[
+            {"timestamp": now_ms - ago, "message": text}
+            for ago, text in sorted(lines, reverse=True)  # oldest first, as CloudWatch asks
+        ],
+    )
+
+
+def test_a_busy_endpoints_logs_are_read_from_its_last_minute_only(moto):
+    recent = [(30_000 - n * 100, f"recent {n}") for n in range(5)]
+    put_lines(moto, [(50 * 60_000, "a line from 50 minutes ago"), *recent])
+    calls = filter_calls(moto)
+
+    lines = moto.endpoint_logs("portal-demo", limit=3)
+
+    assert [line.message for line in lines] == ["recent 2", "recent 3", "recent 4"]
+    assert len(calls) == 1
+    assert calls[0]["endTime"] - calls[0]["startTime"] == 60_000
+
+
+def test_a_quiet_endpoints_logs_gather_its_hour_newest_window_first_with_no_line_twice(moto):
+    ago = [(55 * 60_000, "55 min"), (12 * 60_000, "12 min"), (3 * 60_000, "3 min"), (9_000, "9 s")]
+    put_lines(moto, ago)
+    calls = filter_calls(moto)
+
+    lines = moto.endpoint_logs("portal-demo", limit=200)
+
+    assert [line.message for line in lines] == ["55 min", "12 min", "3 min", "9 s"]
+    # Four windows, newest first, each ending 1 ms before the one after it began.
+    assert len(calls) == 4
+    assert all(
+        newer["startTime"] == older["endTime"] + 1 for newer, older in itertools.pairwise(calls)
+    )
+    assert calls[0]["startTime"] > calls[-1]["startTime"]
 
 
 def test_endpoint_without_logs_has_no_lines(moto):
