@@ -889,29 +889,6 @@ def test_instance_metric_is_read_from_the_endpoint_namespace_without_a_variant(b
     assert points == [MetricPoint(time=start + timedelta(minutes=5), value=42.5)]
 
 
-def test_endpoint_logs_are_its_newest_lines_oldest_first(moto):
-    group = "/aws/sagemaker/Endpoints/portal-demo"
-    moto.logs.create_log_group(logGroupName=group)
-    moto.logs.create_log_stream(logGroupName=group, logStreamName="AllTraffic/i-1")
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    moto.logs.put_log_events(
-        logGroupName=group,
-        logStreamName="AllTraffic/i-1",
-        logEvents=[
-            {"timestamp": now_ms - 5000 + n * 1000, "message": f"line {n}\n"} for n in range(5)
-        ],
-    )
-
-    lines = moto.endpoint_logs("portal-demo", limit=3)
-
-    assert [line.message for line in lines] == ["line 2", "line 3", "line 4"]
-    assert lines[0] == LogLine(
-        time=datetime.fromtimestamp((now_ms - 3000) / 1000, UTC),
-        source="AllTraffic/i-1",
-        message="line 2",
-    )
-
-
 def filter_calls(backend: AwsBackend) -> list[dict]:
     """The parameters of each FilterLogEvents call the backend's logs client sends."""
     calls: list[dict] = []
@@ -922,8 +899,8 @@ def filter_calls(backend: AwsBackend) -> list[dict]:
     return calls
 
 
-def put_lines(backend: AwsBackend, lines: list[tuple[int, str]]) -> None:
-    """(milliseconds ago, message) into portal-demo's log group."""
+def put_lines(backend: AwsBackend, lines: list[tuple[int, str]]) -> int:
+    """(milliseconds ago, message) into portal-demo's log group; returns "now" in ms."""
     group = "/aws/sagemaker/Endpoints/portal-demo"
     backend.logs.create_log_group(logGroupName=group)
     backend.logs.create_log_stream(logGroupName=group, logStreamName="AllTraffic/i-1")
@@ -935,6 +912,20 @@ def put_lines(backend: AwsBackend, lines: list[tuple[int, str]]) -> None:
             {"timestamp": now_ms - ago, "message": text}
             for ago, text in sorted(lines, reverse=True)  # oldest first, as CloudWatch asks
         ],
+    )
+    return now_ms
+
+
+def test_endpoint_logs_are_its_newest_lines_oldest_first(moto):
+    now_ms = put_lines(moto, [(5000 - n * 1000, f"line {n}\n") for n in range(5)])
+
+    lines = moto.endpoint_logs("portal-demo", limit=3)
+
+    assert [line.message for line in lines] == ["line 2", "line 3", "line 4"]
+    assert lines[0] == LogLine(
+        time=datetime.fromtimestamp((now_ms - 3000) / 1000, UTC),
+        source="AllTraffic/i-1",
+        message="line 2",
     )
 
 
