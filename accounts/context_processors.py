@@ -1,22 +1,40 @@
 """The navigation a signed-in user may use, for base.html."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.roles import Role
 
+
+class Section(NamedTuple):
+    """A section of the portal: its label, URL name, the role it needs and, for the home page's
+    tiles, what it is for."""
+
+    label: str
+    url_name: str
+    role: Role
+    description: str
+
+
 NAVIGATION = [
-    ("Environments", "environments:list", Role.VIEWER),
-    ("Models", "endpoints:model_list", Role.VIEWER),
-    ("Endpoints", "endpoints:list", Role.VIEWER),
-    ("Model cards", "modelcards:list", Role.VIEWER),
-    ("Playground", "playground:index", Role.ENGINEER),
-    ("Insights", "insights:index", Role.VIEWER),
-    ("Users", "accounts:user_list", Role.ADMIN),
-    ("Audit log", "audit:list", Role.ADMIN),
-]
+    Section("Environments", "environments:list", Role.VIEWER,
+            "Where endpoints run: the local runtime or an AWS account and region."),
+    Section("Models", "endpoints:model_list", Role.VIEWER,
+            "Serving containers and artifacts registered for deployment."),
+    Section("Endpoints", "endpoints:list", Role.VIEWER,
+            "Real-time, async and serverless endpoints and their status."),
+    Section("Model cards", "modelcards:list", Role.VIEWER,
+            "What each model is for, how it was trained and evaluated."),
+    Section("Playground", "playground:index", Role.ENGINEER,
+            "Invoke an endpoint by target name and compare answers."),
+    Section("Insights", "insights:index", Role.VIEWER,
+            "Captured traffic, latency, errors, scaling and cost."),
+    Section("Users", "accounts:user_list", Role.ADMIN, "Accounts, their roles and sign-in state."),
+    Section("Audit log", "audit:list", Role.ADMIN, "Who changed what, and when."),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,6 +43,7 @@ class NavItem:
     url: str
     role: Role
     current: bool
+    description: str = ""
 
 
 def navigation(request: HttpRequest) -> dict:
@@ -36,10 +55,15 @@ def navigation(request: HttpRequest) -> dict:
     if user is None or not user.is_authenticated:
         return {"navigation": []}
     allowed = [
-        (label, reverse(name), role) for label, name, role in NAVIGATION if user.has_role(role)
+        (section, reverse(section.url_name))
+        for section in NAVIGATION
+        if user.has_role(section.role)
     ]
-    matches = [url for _, url, _ in allowed if request.path.startswith(url)]
+    matches = [url for _, url in allowed if request.path.startswith(url)]
     current = max(matches, key=len) if matches else None
     return {
-        "navigation": [NavItem(label, url, role, url == current) for label, url, role in allowed]
+        "navigation": [
+            NavItem(section.label, url, section.role, url == current, section.description)
+            for section, url in allowed
+        ]
     }

@@ -28,7 +28,7 @@ def run() -> None:
         Environment.objects.create(name=f"bench-{number}", bucket="bench-bucket")
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
-    pages = [("Home", "/")] + [(label, reverse(name)) for label, name, _ in NAVIGATION]
+    pages = [("Home", "/")] + [(section.label, reverse(section.url_name)) for section in NAVIGATION]
     print(f"Page server time, {REQUESTS} requests each (test client, SQLite, 50 environments)")
     print(f"{'page':<14}{'p50 ms':>9}{'p95 ms':>9}{'p95/goal':>10}")
     with override_settings(DEBUG=False):

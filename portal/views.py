@@ -7,18 +7,56 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.roles import ROLE_DESCRIPTIONS, Role, role_required
+from endpoints.models import TRANSITIONAL, Deployment, Endpoint
 from environments.models import Environment
 from portal import health
+
+# An endpoint in one of these needs a person: it serves nothing, or not what was asked.
+NEEDS_ATTENTION = (
+    Endpoint.Status.FAILED,
+    Endpoint.Status.UPDATE_ROLLBACK_FAILED,
+    Endpoint.Status.OUT_OF_SERVICE,
+)
 
 
 @require_safe
 @role_required(Role.VIEWER)
 def home(request: HttpRequest) -> HttpResponse:
+    """What a team member asks first: what is deployed, what is on its way, what is broken."""
+    endpoints = list(
+        Endpoint.objects.live().select_related("environment").order_by("-updated_at", "name")
+    )
+    deploying = set(
+        Deployment.objects.active()
+        .filter(endpoint__in=endpoints)
+        .values_list("endpoint_id", flat=True)
+    )
+    attention = [endpoint for endpoint in endpoints if endpoint.status in NEEDS_ATTENTION]
+    progress = [
+        endpoint
+        for endpoint in endpoints
+        if endpoint not in attention
+        and (endpoint.pk in deploying or endpoint.status in (*TRANSITIONAL, "Pending"))
+    ]
     context = {
-        "environments": Environment.objects.all(),
-        "role_description": ROLE_DESCRIPTIONS[request.user.role],
+        "endpoints": endpoints,
+        "in_service": sum(
+            endpoint.status == Endpoint.Status.IN_SERVICE and endpoint not in progress
+            for endpoint in endpoints
+        ),
+        "attention": attention,
+        "progress": progress,
+        "waiting": bool(progress),
     }
-    return render(request, "home.html", context)
+    template = "home.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#overview"  # the poll while something is on its way
+    else:
+        context |= {
+            "environments": Environment.objects.all(),
+            "role_description": ROLE_DESCRIPTIONS[request.user.role],
+        }
+    return render(request, template, context)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -11,7 +11,7 @@ EXPECTED = {
     "viewer": ["Environments", "Models", "Endpoints", "Model cards", "Insights"],
     "engineer": ["Environments", "Models", "Endpoints", "Model cards", "Playground", "Insights"],
     "deployer": ["Environments", "Models", "Endpoints", "Model cards", "Playground", "Insights"],
-    "admin": [label for label, _, _ in NAVIGATION],
+    "admin": [section.label for section in NAVIGATION],
 }
 
 
