@@ -15,6 +15,16 @@ from endpoints.drafts import WizardDraft  # noqa: F401 (Django finds models in <
 from environments.models import Environment
 
 TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+# An endpoint in one of these needs a person: it serves nothing, or not what was asked.
+NEEDS_ATTENTION = ("Failed", "UpdateRollbackFailed", "OutOfService")
+
+
+class State(models.TextChoices):
+    """What a team member asks of an endpoint, over SageMaker's eleven statuses."""
+
+    SERVING = "serving", "In service"
+    IN_PROGRESS = "in-progress", "In progress"
+    ATTENTION = "attention", "Needs attention"
 
 
 class RegisteredModel(models.Model):
@@ -96,6 +106,21 @@ class EndpointQuerySet(models.QuerySet):
 
     def in_transition(self) -> "EndpointQuerySet":
         return self.live().filter(status__in=TRANSITIONAL)
+
+    def in_state(self, state: str) -> "EndpointQuerySet":
+        """Those in `state` (a State): needing attention by their status; in progress while
+        the provider is in transition or a deployment of theirs runs; else serving if InService.
+        """
+        deploying = models.Exists(
+            Deployment.objects.filter(endpoint=models.OuterRef("pk"), finished_at__isnull=True)
+        )
+        attention = models.Q(status__in=NEEDS_ATTENTION)
+        progress = ~attention & (models.Q(status__in=(*TRANSITIONAL, "Pending")) | deploying)
+        if state == State.ATTENTION:
+            return self.filter(attention)
+        if state == State.IN_PROGRESS:
+            return self.filter(progress)
+        return self.filter(models.Q(status="InService") & ~deploying)
 
     def with_cost_rules(self) -> "EndpointQuerySet":
         return self.live().filter(

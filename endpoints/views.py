@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.roles import Role, role_required
 from endpoints import demo, deploy, idle
 from endpoints.forms import ContainerFormSet, IdleRulesForm, ModelForm, build_containers
-from endpoints.models import TRANSITIONAL, Deployment, Endpoint, RegisteredModel
+from endpoints.models import TRANSITIONAL, Deployment, Endpoint, RegisteredModel, State
 from environments.backends.base import ProviderError
 from environments.models import Environment
 
@@ -48,13 +48,46 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @role_required(Role.VIEWER)
 def endpoint_list(request: HttpRequest) -> HttpResponse:
-    endpoints = list(Endpoint.objects.live().select_related("environment"))
+    """Every live endpoint, narrowed by name, environment, kind and state (the home page's
+    figures link here with a state). Unknown filter values are ignored, not errors: a link from
+    an older page still opens."""
+    live = Endpoint.objects.live()
+    query = request.GET.get("q", "").strip()[:100]
+    filters = {key: request.GET.get(key, "") for key in ("environment", "kind", "state")}
+    endpoints = live.select_related("environment")
+    if query:
+        endpoints = endpoints.filter(name__icontains=query)
+    environments = Environment.objects.filter(endpoints__in=live).distinct().order_by("name")
+    if filters["environment"] in {str(pk) for pk in environments.values_list("pk", flat=True)}:
+        endpoints = endpoints.filter(environment_id=filters["environment"])
+    else:
+        filters["environment"] = ""
+    if filters["kind"] in Endpoint.Kind.values:
+        endpoints = endpoints.filter(kind=filters["kind"])
+    else:
+        filters["kind"] = ""
+    if filters["state"] in State.values:
+        endpoints = endpoints.in_state(filters["state"])
+    else:
+        filters["state"] = ""
+    endpoints = list(endpoints)
     busy = Deployment.objects.active().filter(endpoint__in=endpoints).exists()
     waiting = busy or any(endpoint.status in (*TRANSITIONAL, "Pending") for endpoint in endpoints)
     template = "endpoints/endpoint_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#rows"
-    return render(request, template, {"endpoints": endpoints, "waiting": waiting})
+    context = {
+        "endpoints": endpoints,
+        "waiting": waiting,
+        "any_endpoint": bool(endpoints) or live.exists(),
+        "query": query,
+        "filters": filters,
+        "filtered": bool(query or any(filters.values())),
+        "environments": environments,
+        "kinds": Endpoint.Kind.choices,
+        "states": State.choices,
+    }
+    return render(request, template, context)
 
 
 @require_safe

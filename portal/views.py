@@ -7,22 +7,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.roles import ROLE_DESCRIPTIONS, Role, role_required
-from endpoints.models import TRANSITIONAL, Deployment, Endpoint
+from endpoints.models import NEEDS_ATTENTION, TRANSITIONAL, Deployment, Endpoint
 from environments.models import Environment
 from portal import health
-
-# An endpoint in one of these needs a person: it serves nothing, or not what was asked.
-NEEDS_ATTENTION = (
-    Endpoint.Status.FAILED,
-    Endpoint.Status.UPDATE_ROLLBACK_FAILED,
-    Endpoint.Status.OUT_OF_SERVICE,
-)
 
 
 @require_safe
 @role_required(Role.VIEWER)
 def home(request: HttpRequest) -> HttpResponse:
-    """What a team member asks first: what is deployed, what is on its way, what is broken."""
+    """What a team member asks first: what is deployed, what is on its way, what is broken (the
+    same grouping as EndpointQuerySet.in_state, which the figures link to)."""
     endpoints = list(
         Endpoint.objects.live().select_related("environment").order_by("-updated_at", "name")
     )
