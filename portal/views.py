@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.roles import ROLE_DESCRIPTIONS, Role, role_required
-from endpoints.models import NEEDS_ATTENTION, TRANSITIONAL, Deployment, Endpoint
+from endpoints.models import Endpoint, State
 from environments.models import Environment
 from portal import health
 
@@ -15,30 +15,15 @@ from portal import health
 @require_safe
 @role_required(Role.VIEWER)
 def home(request: HttpRequest) -> HttpResponse:
-    """What a team member asks first: what is deployed, what is on its way, what is broken (the
-    same grouping as EndpointQuerySet.in_state, which the figures link to)."""
-    endpoints = list(
-        Endpoint.objects.live().select_related("environment").order_by("-updated_at", "name")
-    )
-    deploying = set(
-        Deployment.objects.active()
-        .filter(endpoint__in=endpoints)
-        .values_list("endpoint_id", flat=True)
-    )
-    attention = [endpoint for endpoint in endpoints if endpoint.status in NEEDS_ATTENTION]
-    progress = [
-        endpoint
-        for endpoint in endpoints
-        if endpoint not in attention
-        and (endpoint.pk in deploying or endpoint.status in (*TRANSITIONAL, "Pending"))
-    ]
+    """What a team member asks first: what is deployed, what is on its way, what is broken. The
+    groups are EndpointQuerySet.in_state's, which the Endpoints list filters by."""
+    live = Endpoint.objects.live()
+    rows = live.select_related("environment").order_by("-updated_at", "name")
+    progress = list(rows.in_state(State.IN_PROGRESS))
     context = {
-        "endpoints": endpoints,
-        "in_service": sum(
-            endpoint.status == Endpoint.Status.IN_SERVICE and endpoint not in progress
-            for endpoint in endpoints
-        ),
-        "attention": attention,
+        "any_endpoint": live.exists(),
+        "in_service": live.in_state(State.SERVING).count(),
+        "attention": list(rows.in_state(State.ATTENTION)),
         "progress": progress,
         "waiting": bool(progress),
     }
