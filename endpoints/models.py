@@ -120,7 +120,9 @@ class EndpointQuerySet(models.QuerySet):
             return self.filter(attention)
         if state == State.IN_PROGRESS:
             return self.filter(progress)
-        return self.filter(models.Q(status="InService") & ~deploying)
+        if state == State.SERVING:
+            return self.filter(models.Q(status="InService") & ~deploying)
+        raise ValueError(f"{state!r} is not an endpoint state; use one of {State.values}.")
 
     def with_cost_rules(self) -> "EndpointQuerySet":
         return self.live().filter(

@@ -57,8 +57,8 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
     endpoints = live.select_related("environment")
     if query:
         endpoints = endpoints.filter(name__icontains=query)
-    environments = Environment.objects.filter(endpoints__in=live).distinct().order_by("name")
-    if filters["environment"] in {str(pk) for pk in environments.values_list("pk", flat=True)}:
+    environments = list(Environment.objects.filter(endpoints__in=live).distinct().order_by("name"))
+    if filters["environment"] in {str(environment.pk) for environment in environments}:
         endpoints = endpoints.filter(environment_id=filters["environment"])
     else:
         filters["environment"] = ""

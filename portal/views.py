@@ -11,6 +11,9 @@ from endpoints.models import Endpoint, State
 from environments.models import Environment
 from portal import health
 
+# The home page lists at most this many unsettled endpoints; its figures link to the full lists.
+OVERVIEW_ROWS = 15
+
 
 @require_safe
 @role_required(Role.VIEWER)
@@ -19,12 +22,16 @@ def home(request: HttpRequest) -> HttpResponse:
     groups are EndpointQuerySet.in_state's, which the Endpoints list filters by."""
     live = Endpoint.objects.live()
     rows = live.select_related("environment").order_by("-updated_at", "name")
+    attention = list(rows.in_state(State.ATTENTION))
     progress = list(rows.in_state(State.IN_PROGRESS))
+    listed = attention + progress
     context = {
         "any_endpoint": live.exists(),
         "in_service": live.in_state(State.SERVING).count(),
-        "attention": list(rows.in_state(State.ATTENTION)),
+        "attention": attention,
         "progress": progress,
+        "listed": listed[:OVERVIEW_ROWS],
+        "unlisted": len(listed) - OVERVIEW_ROWS,
         "waiting": bool(progress),
     }
     template = "home.html"

@@ -129,3 +129,8 @@ def test_each_home_figure_counts_the_rows_its_link_shows(client_for, fleet) -> N
     assert len(figures) == 3
     for link, count in figures:
         assert len(names(client.get(link.replace("&amp;", "&")).content.decode())) == int(count)
+
+
+def test_an_unknown_state_is_refused_by_the_queryset() -> None:
+    with pytest.raises(ValueError, match="not an endpoint state"):
+        Endpoint.objects.live().in_state("healthy")

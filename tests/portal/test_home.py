@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.context_processors import NAVIGATION
 from endpoints.models import Deployment, Endpoint
+from portal.views import OVERVIEW_ROWS
 from tests.factories import EnvironmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +131,15 @@ def test_with_no_endpoint_a_deployer_is_sent_to_the_endpoints_page(client_for) -
     assert "No endpoint yet" in deployer and "No endpoint yet" in viewer
     assert 'href="/endpoints/"' in deployer
     assert "Go to endpoints" not in viewer
+
+
+def test_a_long_list_is_cut_and_says_how_many_more(client_for) -> None:
+    environment = EnvironmentFactory()
+    for number in range(OVERVIEW_ROWS + 4):
+        endpoint(environment, f"broken-{number}", Endpoint.Status.FAILED, reason="No image.")
+
+    html = overview(client_for("viewer").get("/").content.decode())
+
+    assert len(re.findall(r'<a href="/endpoints/\d+/">', html)) == OVERVIEW_ROWS
+    assert "4 more not shown" in html
+    assert stats(html)["need attention"] == OVERVIEW_ROWS + 4
