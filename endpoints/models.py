@@ -130,6 +130,17 @@ class EndpointQuerySet(models.QuerySet):
         )
 
 
+def endpoints_by_model(endpoints: "models.QuerySet[Endpoint]") -> dict[int, list["Endpoint"]]:
+    """The given endpoints under the id of each registered model their variants serve; an
+    endpoint appears once per model however many of its variants serve it."""
+    found: dict[int, list[Endpoint]] = {}
+    for endpoint in endpoints:
+        ids = {variant.get("model_id") for variant in endpoint.spec.get("variants", [])}
+        for model_id in ids - {None}:
+            found.setdefault(model_id, []).append(endpoint)
+    return found
+
+
 class Endpoint(models.Model):
     """An endpoint as the portal wants it (`spec`) and as the provider last reported it."""
 

@@ -9,7 +9,14 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.roles import Role, role_required
 from endpoints import demo, deploy, idle
 from endpoints.forms import ContainerFormSet, IdleRulesForm, ModelForm, build_containers
-from endpoints.models import TRANSITIONAL, Deployment, Endpoint, RegisteredModel, State
+from endpoints.models import (
+    TRANSITIONAL,
+    Deployment,
+    Endpoint,
+    RegisteredModel,
+    State,
+    endpoints_by_model,
+)
 from environments.backends.base import ProviderError
 from environments.models import Environment
 
@@ -17,7 +24,12 @@ from environments.models import Environment
 @require_safe
 @role_required(Role.VIEWER)
 def model_list(request: HttpRequest) -> HttpResponse:
-    models = RegisteredModel.objects.filter(deleted_at__isnull=True).select_related("environment")
+    models = list(
+        RegisteredModel.objects.filter(deleted_at__isnull=True).select_related("environment")
+    )
+    serving = endpoints_by_model(Endpoint.objects.live().order_by("name"))
+    for model in models:
+        model.serving_endpoints = serving.get(model.pk, [])
     return render(request, "endpoints/model_list.html", {"models": models})
 
 
@@ -25,11 +37,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
 @role_required(Role.VIEWER)
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     model = get_object_or_404(RegisteredModel, pk=pk, deleted_at__isnull=True)
-    endpoints = [
-        endpoint
-        for endpoint in Endpoint.objects.live().filter(environment=model.environment)
-        if any(variant.get("model_id") == model.pk for variant in endpoint.spec.get("variants", []))
-    ]
+    live = Endpoint.objects.live().filter(environment=model.environment)
+    endpoints = endpoints_by_model(live).get(model.pk, [])
     context = {"model": model, "endpoints": endpoints}
     if model.kind == RegisteredModel.Kind.MULTI_MODEL:
         # The TargetModel names a caller may use: the archives under the model's prefix.

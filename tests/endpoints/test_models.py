@@ -152,3 +152,40 @@ def test_a_multi_model_page_lists_the_targets_under_its_prefix(client_for, db, s
 
     html = page.content.decode()
     assert "<code>linear.tar.gz</code>" in html and "<code>ridge.tar.gz</code>" in html
+
+
+def test_the_model_list_names_the_endpoints_each_model_serves(client_for, db) -> None:
+    from django.utils import timezone
+
+    from endpoints.models import Endpoint
+
+    environment = EnvironmentFactory()
+    container = [{"Image": "sklearn", "ModelDataUrl": "s3://portal-test/portal/m.tar.gz"}]
+    churn, _unused = (
+        RegisteredModel.objects.create(environment=environment, name=name, containers=container)
+        for name in ("churn", "unused")
+    )
+
+    def endpoint(name: str, *model_ids: int) -> Endpoint:
+        variants = [{"name": f"v{n}", "model_id": pk} for n, pk in enumerate(model_ids)]
+        return Endpoint.objects.create(
+            environment=environment, name=name, spec={"variants": variants}
+        )
+
+    endpoint("churn-a", churn.pk, churn.pk)  # two variants of one model: listed once
+    for name in ("churn-b", "churn-c", "churn-d"):
+        endpoint(name, churn.pk)
+    gone = endpoint("churn-gone", churn.pk)
+    Endpoint.objects.filter(pk=gone.pk).update(deleted_at=timezone.now())
+
+    html = client_for("viewer").get(reverse("endpoints:model_list")).content.decode()
+
+    rows = {row.split("</a>", 1)[0]: row for row in html.split('<a href="/endpoints/models/')[1:]}
+    churn_row = next(row for key, row in rows.items() if key.endswith(">churn"))
+    unused_row = next(row for key, row in rows.items() if key.endswith(">unused"))
+    assert churn_row.count('<a class="nowrap" href="/endpoints/') == 3  # the first three, by name
+    for name in ("churn-a", "churn-b", "churn-c"):
+        assert f">{name}</a>" in churn_row
+    assert "churn-d" not in churn_row and "churn-gone" not in churn_row
+    assert '<span class="muted">+1</span>' in churn_row
+    assert '<span class="muted">none</span>' in unused_row
