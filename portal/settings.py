@@ -220,7 +220,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # Celery: the broker is Redis in production; on a laptop it is kombu's filesystem transport,
 # which needs no server. Durability comes from the database, not the broker (reliability.md).
-BROKER_DIR = VAR_DIR / "broker"
+# A test session has a folder of its own: pytest sets PYTEST_VERSION and the workers it starts
+# inherit it. So `make test` beside a running `make run` neither takes that portal's messages
+# nor loses its own to that portal's worker.
+BROKER_DIR = VAR_DIR / ("test-broker" if os.environ.get("PYTEST_VERSION") else "broker")
 CELERY_BROKER_URL = (
     os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem://localhost//"
 )

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from kombu import pools as kombu_pools
 
@@ -54,7 +55,9 @@ class Broker:
         self.url = url
         self.var_dir = var_dir  # PORTAL_VAR_DIR of the started processes
         if url.startswith("filesystem://"):
-            folders = {name: var_dir / "broker" / name for name in ("out", "processed")}
+            # The started processes inherit PYTEST_VERSION, so theirs is the test session's folder.
+            broker_dir = var_dir / settings.BROKER_DIR.name
+            folders = {name: broker_dir / name for name in ("out", "processed")}
             for folder in folders.values():
                 folder.mkdir(parents=True, exist_ok=True)
             # What portal/settings.py derives from PORTAL_VAR_DIR, for this process to match.

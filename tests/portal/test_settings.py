@@ -16,7 +16,15 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     clean = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}
+        if key
+        not in {
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "DEBUG",
+            "PYTEST_VERSION",
+        }
     }
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -42,6 +50,16 @@ def test_defaults_are_sqlite_a_filesystem_broker_and_no_debug(tmp_path) -> None:
         "False",
     ], result.stderr
     assert (tmp_path / "broker" / "out").is_dir()
+
+
+def test_a_test_session_and_its_workers_use_a_broker_folder_apart_from_make_run(tmp_path) -> None:
+    code = "from portal import settings as s; print(s.BROKER_DIR / 'out')"
+
+    running = run_python(code, PORTAL_VAR_DIR=str(tmp_path)).stdout.strip()
+    testing = run_python(code, PORTAL_VAR_DIR=str(tmp_path), PYTEST_VERSION="9").stdout.strip()
+
+    assert running == str(tmp_path / "broker" / "out")
+    assert testing == str(tmp_path / "test-broker" / "out")
 
 
 def test_secret_key_is_generated_once_into_var_and_kept_private(tmp_path) -> None:
