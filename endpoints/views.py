@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.roles import Role, role_required
-from endpoints import demo, deploy, idle
+from endpoints import demo, deploy, idle, timeline
 from endpoints.forms import ContainerFormSet, IdleRulesForm, ModelForm, build_containers
 from endpoints.models import (
     TRANSITIONAL,
@@ -19,6 +19,8 @@ from endpoints.models import (
 )
 from environments.backends.base import ProviderError
 from environments.models import Environment
+
+TIMELINE_EVENTS = 100  # the endpoint page shows its latest events, and says how many there are
 
 
 @require_safe
@@ -109,7 +111,9 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "endpoint": endpoint,
         "deployment": endpoint.deployments.first(),
-        "events": endpoint.events.order_by("-at", "-pk")[:100],
+        "timeline": timeline.lines(endpoint.events.order_by("-at", "-pk")[:TIMELINE_EVENTS]),
+        "events_total": endpoint.events.count(),
+        "timeline_events": TIMELINE_EVENTS,
         "models": deploy.variant_models(endpoint) if endpoint.spec.get("variants") else [],
         "invoke_url": invoke_url(endpoint),
         "idle_rules": idle.describe(endpoint),
