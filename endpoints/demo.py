@@ -300,18 +300,37 @@ DEMO_ENDPOINTS = [
 ]
 
 
+def demo_environment() -> Environment | None:
+    """The local environment `load_demo` made, if it is still there."""
+    return Environment.objects.filter(name="local", kind=Environment.Kind.LOCAL).first()
+
+
+def _deployable(environment: Environment) -> list[tuple[str, RegisteredModel, str, dict]]:
+    """The demo endpoints that one click would deploy now: each whose model is registered
+    there and whose name no live endpoint holds."""
+    names = {model_name for _, model_name, _, _ in DEMO_ENDPOINTS}
+    models: dict[str, RegisteredModel] = {}
+    for model in RegisteredModel.objects.filter(
+        environment=environment, name__in=names, deleted_at__isnull=True
+    ).order_by("-pk"):
+        models[model.name] = model  # the oldest of a name wins, as it always did
+    live = set(environment.endpoints.live().values_list("name", flat=True))
+    return [
+        (name, models[model_name], kind, extra)
+        for name, model_name, kind, extra in DEMO_ENDPOINTS
+        if model_name in models and name not in live
+    ]
+
+
+def undeployed(environment: Environment) -> list[str]:
+    """The names of the demo endpoints that `deploy_demo` would create now."""
+    return [name for name, *_ in _deployable(environment)]
+
+
 def deploy_demo(environment: Environment, user: object = None) -> list[Endpoint]:
     """One endpoint of each kind from the demo models; ones that already exist are kept."""
     created = []
-    for name, model_name, kind, extra in DEMO_ENDPOINTS:
-        model = RegisteredModel.objects.filter(
-            environment=environment, name=model_name, deleted_at__isnull=True
-        ).first()
-        if (
-            model is None
-            or Endpoint.objects.live().filter(environment=environment, name=name).exists()
-        ):
-            continue
+    for name, model, kind, extra in _deployable(environment):
         variant = {"name": "AllTraffic", "model_id": model.pk}
         spec: dict = {"variants": [variant], **extra}
         if kind == Endpoint.Kind.SERVERLESS:

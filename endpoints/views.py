@@ -98,6 +98,9 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
         "kinds": Endpoint.Kind.choices,
         "states": State.choices,
     }
+    full_page = template.endswith(".html")
+    if full_page and request.user.role >= Role.DEPLOYER and (local := demo.demo_environment()):
+        context["demo_undeployed"] = demo.undeployed(local)
     return render(request, template, context)
 
 
@@ -154,7 +157,7 @@ def invoke_url(endpoint: Endpoint) -> str:
 @role_required(Role.DEPLOYER)
 def deploy_demo(request: HttpRequest) -> HttpResponse:
     """One click: one endpoint of each kind from the demo models, on the local runtime."""
-    environment = Environment.objects.filter(name="local", kind=Environment.Kind.LOCAL).first()
+    environment = demo.demo_environment()
     if environment is None:
         messages.error(request, "There is no local environment; run `make run` (or load_demo).")
         return redirect("endpoints:list")

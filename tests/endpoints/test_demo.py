@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from endpoints import demo
 from endpoints.models import Endpoint, RegisteredModel
@@ -69,3 +70,36 @@ def test_the_demo_brings_a_schema_valid_draft_card_for_the_iris_model(settings, 
     assert [model.name for model in card.registered_models.all()] == ["iris-classifier"]
     assert problems(content) == []
     assert 0.9 <= accuracy <= 1.0
+
+
+def demo_button(client) -> str | None:
+    """The demo button's title (what it would deploy), or None when the list offers no button."""
+    html = client.get(reverse("endpoints:list")).content.decode()
+    if "Deploy the demo endpoints" not in html:
+        return None
+    return html.split('title="Deploys ', 1)[1].split(" on the local runtime", 1)[0]
+
+
+def test_the_demo_button_offers_only_what_is_missing_and_goes_once_all_are_there(
+    client_for, settings, tmp_path
+) -> None:
+    settings.LOCAL_S3_ROOT = tmp_path
+    deployer = client_for("deployer")
+    assert demo_button(deployer) is None  # no demo workspace loaded: nothing to deploy
+
+    demo.load()
+    offered = demo_button(deployer)
+    assert offered.startswith("iris, iris-serverless, iris-async, diabetes, text-tools")
+    assert demo_button(client_for("engineer")) is None  # only Deployers deploy
+
+    deployer.post(reverse("endpoints:deploy_demo"))
+    assert demo_button(deployer) is None
+
+    iris = Endpoint.objects.live().get(name="iris")
+    Endpoint.objects.filter(pk=iris.pk).update(deleted_at=timezone.now())
+    assert demo_button(deployer) == "iris"
+
+    deployer.post(reverse("endpoints:deploy_demo"))
+    assert Endpoint.objects.live().filter(name="iris").count() == 1
+    assert Endpoint.objects.filter(name="iris-serverless").count() == 1
+    assert demo_button(deployer) is None
