@@ -224,7 +224,11 @@ class Endpoint(models.Model):
         return f"portal-{self.pk}-g{generation}-v{index}"
 
     def event(self, message: str, kind: str = "info", seconds: float | None = None) -> "Event":
-        return Event.objects.create(endpoint=self, kind=kind, message=message, seconds=seconds)
+        """A line on the timeline. The endpoint counts as updated then: status changes are
+        written with a plain UPDATE, which leaves `updated_at` alone."""
+        event = Event.objects.create(endpoint=self, kind=kind, message=message, seconds=seconds)
+        Endpoint.objects.filter(pk=self.pk).update(updated_at=event.at)
+        return event
 
 
 class DeploymentQuerySet(models.QuerySet):

@@ -128,3 +128,32 @@ def test_the_endpoint_page_shows_the_folded_timeline_and_how_many_events_it_left
     assert "The latest 100 of 105 events." in html
     assert clock(long_ago + timedelta(minutes=102)) in html  # dated: not today
     assert "Old line 5." in html and "Old line 4." not in html
+
+
+@pytest.mark.django_db
+def test_a_status_change_the_poller_sees_makes_the_endpoint_updated_and_a_quiet_poll_does_not(
+    client_for,
+) -> None:
+    from types import SimpleNamespace
+
+    from endpoints.tasks import record_status
+
+    endpoint = Endpoint.objects.create(
+        environment=EnvironmentFactory(), name="churn", status="Creating"
+    )
+    hours_ago = timezone.now() - timedelta(hours=3)
+    Endpoint.objects.filter(pk=endpoint.pk).update(updated_at=hours_ago)
+
+    def poll(status: str) -> datetime:
+        listed = {"churn": SimpleNamespace(status=status)}
+        record_status(
+            Endpoint.objects.get(pk=endpoint.pk),
+            SimpleNamespace(described={}, listed=listed, gone=set()),
+            "churn",
+        )
+        return Endpoint.objects.get(pk=endpoint.pk).updated_at
+
+    assert poll("Creating") == hours_ago  # nothing changed
+    changed = poll("InService")
+    assert changed > hours_ago + timedelta(hours=2, minutes=59)
+    assert "just now" in client_for("viewer").get(reverse("endpoints:list")).content.decode()
