@@ -2,12 +2,14 @@
 line from another day says its date."""
 
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from endpoints.models import Endpoint, Event
+from endpoints.tasks import record_status
 from endpoints.timeline import lines
 from portal.templatetags.when import clock
 from tests.factories import EnvironmentFactory
@@ -101,13 +103,15 @@ def test_times_say_their_date_unless_they_are_today(settings, monkeypatch) -> No
     assert clock(None) == ""
 
 
+def churn(status: str) -> Endpoint:
+    return Endpoint.objects.create(environment=EnvironmentFactory(), name="churn", status=status)
+
+
 @pytest.mark.django_db
 def test_the_endpoint_page_shows_the_folded_timeline_and_how_many_events_it_left_out(
     client_for,
 ) -> None:
-    endpoint = Endpoint.objects.create(
-        environment=EnvironmentFactory(), name="churn", status="InService"
-    )
+    endpoint = churn("InService")
     long_ago = timezone.now() - timedelta(days=400)
     Event.objects.bulk_create(
         Event(endpoint=endpoint, at=long_ago + timedelta(minutes=n), message=f"Old line {n}.")
@@ -134,13 +138,7 @@ def test_the_endpoint_page_shows_the_folded_timeline_and_how_many_events_it_left
 def test_a_status_change_the_poller_sees_makes_the_endpoint_updated_and_a_quiet_poll_does_not(
     client_for,
 ) -> None:
-    from types import SimpleNamespace
-
-    from endpoints.tasks import record_status
-
-    endpoint = Endpoint.objects.create(
-        environment=EnvironmentFactory(), name="churn", status="Creating"
-    )
+    endpoint = churn("Creating")
     hours_ago = timezone.now() - timedelta(hours=3)
     Endpoint.objects.filter(pk=endpoint.pk).update(updated_at=hours_ago)
 
