@@ -32,6 +32,8 @@ NAVIGATION = [
             "Invoke an endpoint by target name and compare answers."),
     Section("Insights", "insights:index", Role.VIEWER,
             "Captured traffic, latency, errors, scaling and cost."),
+    Section("Alerts", "alerts:list", Role.DEPLOYER,
+            "Where the team hears of endpoints that fail and recover."),
     Section("Users", "accounts:user_list", Role.ADMIN, "Accounts, their roles and sign-in state."),
     Section("Audit log", "audit:list", Role.ADMIN, "Who changed what, and when."),
 ]  # fmt: skip

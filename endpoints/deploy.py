@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from alerts import delivery as alerts
 from endpoints import faults
-from endpoints.models import Deployment, Endpoint, RegisteredModel
+from endpoints.models import NEEDS_ATTENTION, Deployment, Endpoint, RegisteredModel
 from environments.backends.base import ProviderBusy, ProviderError
 from modelcards.workflow import models_without_approved_card
 
@@ -227,7 +228,9 @@ def move(deployment: Deployment, step: str) -> bool:
 
 def fail(deployment: Deployment, error: ProviderError) -> None:
     now = timezone.now()
-    Deployment.objects.filter(pk=deployment.pk, finished_at__isnull=True).update(
+    # The poller has already told the team when the endpoint itself went Failed.
+    told = Endpoint.objects.filter(pk=deployment.endpoint_id, status__in=NEEDS_ATTENTION).exists()
+    failed_now = Deployment.objects.filter(pk=deployment.pk, finished_at__isnull=True).update(
         step=Deployment.Step.FAILED,
         last_error=error.message,
         raw_error=error.raw,
@@ -241,6 +244,8 @@ def fail(deployment: Deployment, error: ProviderError) -> None:
         failure_reason=error.message,
     )
     deployment.endpoint.event(f"Failed: {error.message}", kind="error")
+    if failed_now and not told:
+        alerts.deployment_failed(deployment, error.message)
 
 
 def advance(deployment: Deployment, retry_in: float | None = None) -> str | None:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
+from alerts import delivery as alerts
 from endpoints import deploy, faults
 from endpoints.models import Deployment, Endpoint
 from environments.backends.base import ProviderBusy, ProviderError
@@ -149,6 +150,9 @@ def record_status(endpoint: Endpoint, cycle: object, name: str) -> int:
         if fields.get("failure_reason"):
             message += f" {fields['failure_reason']}"
         endpoint.event(message, kind="error" if fields["status"] == "Failed" else "status")
+        alerts.status_changed(
+            endpoint, endpoint.status, fields["status"], fields.get("failure_reason", "")
+        )
     return int(changed)
 
 

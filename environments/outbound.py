@@ -1,4 +1,5 @@
-"""S9: the portal's own outbound connections go only to AWS endpoints and the local runtime.
+"""S9: the portal's own outbound connections go only to AWS endpoints, the local runtime and
+the team's alert webhook.
 
 Every boto3 call leaves through urllib3, which opens its sockets with
 `urllib3.util.connection.create_connection`. `install` (run by the app's `ready`, so in the web
@@ -14,6 +15,8 @@ come between the check and the connect. A connection may go to:
   compose network in production);
 - a "host:port" listed in PORTAL_OUTBOUND_ALLOW (an HTTPS proxy, the private DNS name of a VPC
   interface endpoint);
+- the host and port of PORTAL_ALERT_WEBHOOK_URL (the team's chat webhook, set by whoever runs
+  the portal);
 - the credential endpoints of botocore's default chain (instance profile, ECS and EKS task
   roles), by their literal addresses only: a name that resolves to them is still refused.
 
@@ -112,11 +115,14 @@ def refusal(host: str, port: int, address: str) -> str | None:
 
 
 def allowed_places() -> set[tuple[str, int]]:
-    """The runtime URL's host and port and PORTAL_OUTBOUND_ALLOW's, read now: tests and
-    `override_settings` change them while the process runs."""
+    """The runtime URL's host and port, PORTAL_OUTBOUND_ALLOW's and the alert webhook's, read
+    now: tests and `override_settings` change them while the process runs."""
     runtime = urlsplit(settings.LOCAL_RUNTIME_URL)
     places = {(normal(runtime.hostname or ""), runtime.port or DEFAULT_PORTS.get(runtime.scheme))}
     places.update(filter(None, map(place, settings.PORTAL_OUTBOUND_ALLOW)))
+    webhook = urlsplit(settings.PORTAL_ALERT_WEBHOOK_URL)
+    if webhook.hostname:
+        places.add((normal(webhook.hostname), webhook.port or DEFAULT_PORTS.get(webhook.scheme)))
     return places
 
 

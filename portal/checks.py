@@ -7,6 +7,7 @@ shape either.
 
 import ipaddress
 import os
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
@@ -104,5 +105,26 @@ def check_outbound_allow(app_configs: object = None, **kwargs: object) -> list[C
             f"PORTAL_OUTBOUND_ALLOW holds entries that are not host:port: {', '.join(wrong)}.",
             hint="Write each as host:port, such as proxy.internal:3128 or [::1]:8080.",
             id="portal.E004",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_alert_webhook(app_configs: object = None, **kwargs: object) -> list[CheckMessage]:
+    """The webhook URL carries its token in the clear unless it is HTTPS; plain HTTP is for a
+    receiver on this machine only."""
+    url = getattr(settings, "PORTAL_ALERT_WEBHOOK_URL", "")
+    if not url:
+        return []
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return []
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+        return []
+    return [
+        Error(
+            "PORTAL_ALERT_WEBHOOK_URL must be an https:// URL (http:// only on this machine).",
+            hint="Copy the webhook URL your chat service gave you; it starts with https://.",
+            id="portal.E005",
         )
     ]

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "modelcards",
     "playground",
     "insights",
+    "alerts",
     "runtime",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -288,6 +289,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "playground.tasks.watch_async",
         "schedule": float(os.environ.get("PLAYGROUND_WATCH_SECONDS", "5")),
     },
+    # Alerts whose message was lost, or whose webhook was down, once their back-off is over.
+    "send-alerts": {"task": "alerts.tasks.send_due_alerts", "schedule": 60.0},
     # Data capture files into insights' rollups and records (incremental, idempotent).
     "ingest-capture": {
         "task": "insights.tasks.ingest_capture",
@@ -334,6 +337,13 @@ LOCAL_RUNTIME_MODEL_MEMORY_MB = int(os.environ.get("LOCAL_RUNTIME_MODEL_MEMORY_M
 # public addresses and to LOCAL_RUNTIME_URL (environments/outbound.py). PORTAL_OUTBOUND_ALLOW
 # adds "host:port" places: an HTTPS proxy, the private DNS names of VPC interface endpoints.
 PORTAL_OUTBOUND_GUARD = env_bool("PORTAL_OUTBOUND_GUARD", True)
+# Alerts (alerts/): a chat webhook told when an endpoint needs attention, a deployment fails and
+# an endpoint recovers; it takes {"text": ...} JSON (Slack's incoming webhooks, Mattermost,
+# Rocket.Chat, Google Chat). Its URL holds a token, so it is set here, never in the database;
+# the outbound guard lets the portal reach its host. Empty: no alerts.
+PORTAL_ALERT_WEBHOOK_URL = os.environ.get("PORTAL_ALERT_WEBHOOK_URL", "").strip()
+# Where people open the portal (https://portal.example.com): alerts link to the endpoint's page.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").strip().rstrip("/")
 PORTAL_OUTBOUND_ALLOW = env_list("PORTAL_OUTBOUND_ALLOW", "")
 
 # Static AWS keys on an environment: off. If ever turned on they must be encrypted with

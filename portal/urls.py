@@ -12,6 +12,7 @@ urlpatterns = [
     path("model-cards/", include("modelcards.urls")),
     path("playground/", include("playground.urls")),
     path("insights/", include("insights.urls")),
+    path("alerts/", include("alerts.urls")),
 ]
 
 handler403 = "portal.views.forbidden"

@@ -29,6 +29,8 @@ ACCESS = {
     "accounts:user_update": (Role.ADMIN, Role.ADMIN),
     "accounts:user_reset_password": (NOT_ALLOWED, Role.ADMIN),
     "audit:list": (Role.ADMIN, NOT_ALLOWED),
+    "alerts:list": (Role.DEPLOYER, NOT_ALLOWED),
+    "alerts:test": (NOT_ALLOWED, Role.ADMIN),
     "environments:list": (Role.VIEWER, NOT_ALLOWED),
     "environments:detail": (Role.VIEWER, NOT_ALLOWED),
     "environments:create": (Role.ADMIN, Role.ADMIN),

@@ -10,7 +10,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 EXPECTED = {
     "viewer": ["Environments", "Models", "Endpoints", "Model cards", "Insights"],
     "engineer": ["Environments", "Models", "Endpoints", "Model cards", "Playground", "Insights"],
-    "deployer": ["Environments", "Models", "Endpoints", "Model cards", "Playground", "Insights"],
+    "deployer": [
+        *["Environments", "Models", "Endpoints", "Model cards", "Playground", "Insights"],
+        "Alerts",
+    ],
     "admin": [section.label for section in NAVIGATION],
 }
 

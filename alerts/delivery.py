@@ -1,0 +1,152 @@
+"""Raising alerts and sending them to the webhook in PORTAL_ALERT_WEBHOOK_URL.
+
+An alert is a row first (in the transaction of the change that raised it) and a webhook call
+after it commits. Each try claims the row by a conditional UPDATE, so the task sent at commit
+and beat's sweep never send one alert twice at once; a try that fails waits longer each time
+(30 s, 1 min, 2 min, … up to an hour) and the alert gives up after MAX_ATTEMPTS tries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import urllib3
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import Alert
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+FIRST_BACKOFF = timedelta(seconds=30)
+LONGEST_BACKOFF = timedelta(hours=1)
+# A claimed try holds the row this long: longer than the webhook call may take.
+CLAIM = timedelta(seconds=60)
+TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
+LONGEST_TEXT = 3000  # chat services cut or refuse much longer messages
+
+
+class WebhookError(Exception):
+    pass
+
+
+def webhook_url() -> str:
+    return settings.PORTAL_ALERT_WEBHOOK_URL
+
+
+def webhook_host() -> str:
+    """Where alerts go, for people to see: the host only, as the URL's path holds its token."""
+    return urlsplit(webhook_url()).hostname or ""
+
+
+def raise_alert(kind: str, text: str, endpoint: object = None) -> Alert | None:
+    """Keep an alert and send it once the caller's transaction commits; nothing when no
+    webhook is set."""
+    if not webhook_url():
+        return None
+    alert = Alert.objects.create(endpoint=endpoint, kind=kind, text=text[:LONGEST_TEXT])
+    transaction.on_commit(lambda: send_soon(alert.pk))
+    return alert
+
+
+def message(alert: Alert) -> str:
+    """The alert's text as the chat gets it: with a link to the endpoint's page when
+    PORTAL_BASE_URL says where the portal is."""
+    base = settings.PORTAL_BASE_URL
+    if alert.endpoint_id is None or not base:
+        return alert.text
+    return f"{alert.text} {base}{reverse('endpoints:detail', args=[alert.endpoint_id])}"
+
+
+def send_soon(pk: int) -> None:
+    from alerts.tasks import send_alert
+
+    try:
+        send_alert.delay(pk)
+    except Exception as error:  # noqa: BLE001 (the broker is down: beat's sweep sends it later)
+        log.warning("alert %s waits for the next sweep: %s", pk, error)
+
+
+def deliver(pk: int) -> bool:
+    """One try at sending alert `pk`; True if the webhook took it. False when another sender
+    holds it, it was sent, it gave up, or this try failed (then it is tried again later)."""
+    now = timezone.now()
+    claimed = (
+        Alert.objects.due()
+        .filter(pk=pk)
+        .update(attempts=F("attempts") + 1, next_try_at=now + CLAIM)
+    )
+    if not claimed:
+        return False
+    alert = Alert.objects.get(pk=pk)
+    try:
+        post(message(alert))
+    except WebhookError as error:
+        wait = min(FIRST_BACKOFF * 2 ** (alert.attempts - 1), LONGEST_BACKOFF)
+        Alert.objects.filter(pk=pk).update(
+            last_error=str(error)[:500], next_try_at=timezone.now() + wait
+        )
+        log.warning("alert %s not sent (try %s): %s", pk, alert.attempts, error)
+        return False
+    Alert.objects.filter(pk=pk).update(sent_at=timezone.now(), last_error="")
+    return True
+
+
+def deliver_due(limit: int = 100) -> int:
+    """Try every alert whose turn has come (beat's sweep); how many were sent."""
+    due = Alert.objects.due().order_by("created_at", "pk").values_list("pk", flat=True)
+    return sum(deliver(pk) for pk in list(due[:limit]))
+
+
+def post(text: str) -> None:
+    """POST {"text": ...}: what Slack's incoming webhooks, Mattermost, Rocket.Chat and Google
+    Chat take. The connection goes through the outbound guard like every other."""
+    url = webhook_url()
+    if not url:
+        raise WebhookError("No webhook is set (PORTAL_ALERT_WEBHOOK_URL).")
+    try:
+        response = urllib3.request(
+            "POST",
+            url,
+            body=json.dumps({"text": text}).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=TIMEOUT,
+            retries=False,
+            redirect=False,
+        )
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise WebhookError(f"Could not reach {webhook_host()}: {error}") from error
+    if not 200 <= response.status < 300:
+        answer = response.data[:200].decode("utf-8", "replace")
+        raise WebhookError(f"{webhook_host()} answered HTTP {response.status}: {answer}")
+
+
+def status_changed(endpoint: object, before: str, after: str, reason: str = "") -> Alert | None:
+    """What the poller saw: an endpoint that came to need attention, or one the team was last
+    told about as failing that is in service again (often by way of Updating)."""
+    from endpoints.models import NEEDS_ATTENTION
+
+    where = f"{endpoint.name} ({endpoint.environment.name})"
+    if after in NEEDS_ATTENTION and before not in NEEDS_ATTENTION:
+        text = f"Needs attention: {where} is {after}." + (f" {reason}" if reason else "")
+        return raise_alert(Alert.Kind.ATTENTION, text, endpoint)
+    if after == "InService":
+        last = endpoint.alerts.exclude(kind=Alert.Kind.TEST).order_by("-created_at", "-pk").first()
+        if last is not None and last.kind in (Alert.Kind.ATTENTION, Alert.Kind.FAILED):
+            text = f"Recovered: {where} is back in service."
+            return raise_alert(Alert.Kind.RECOVERED, text, endpoint)
+    return None
+
+
+def deployment_failed(deployment: object, message: str) -> Alert | None:
+    endpoint = deployment.endpoint
+    where = f"{endpoint.name} ({endpoint.environment.name})"
+    text = f"Deployment failed: {deployment.get_action_display()} of {where}: {message}"
+    return raise_alert(Alert.Kind.FAILED, text, endpoint)
