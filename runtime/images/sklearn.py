@@ -36,7 +36,13 @@ class SklearnImage(Image):
                     f"(found {len(found)} .joblib/.pkl files)."
                 )
             path = found[0]
-        self.model = joblib.load(path)
+        try:
+            self.model = joblib.load(path)
+        except Exception as error:  # a damaged or foreign file fails in many ways
+            raise RuntimeError(
+                f"{path.name} could not be loaded with joblib: {error!r}. Save the model with "
+                "joblib.dump using the scikit-learn version this image serves."
+            ) from error
         self.method = environment.get("SKLEARN_PREDICT", "predict")
         if not callable(getattr(self.model, self.method, None)):
             raise RuntimeError(f"The model in {path.name} has no {self.method}() method.")

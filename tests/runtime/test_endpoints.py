@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from endpoints.demo import tarball
 from tests.runtime import artifacts
 
 pytestmark = pytest.mark.integration
@@ -201,6 +202,20 @@ def test_a_model_that_fails_to_load_leaves_the_endpoint_failed_with_the_reason(a
 
     assert described["EndpointStatus"] == "Failed"
     assert "weights.bin is missing from the archive" in described["FailureReason"]
+
+
+def test_a_model_joblib_that_is_not_one_fails_with_words_a_person_can_act_on(aws, runtime_dirs):
+    sagemaker, _ = aws
+    uri = "s3://models/not-joblib/model.tar.gz"
+    artifacts.write(runtime_dirs["s3"], uri, tarball({"model.joblib": b"not a joblib file"}))
+
+    described = deploy(
+        sagemaker, "not-joblib", {"PrimaryContainer": {"Image": "sklearn", "ModelDataUrl": uri}}
+    )
+
+    assert described["EndpointStatus"] == "Failed"
+    assert "model.joblib could not be loaded with joblib" in described["FailureReason"]
+    assert "joblib.dump" in described["FailureReason"]
 
 
 def test_tar_slip_archive_is_refused_and_nothing_is_written_outside(aws, runtime_dirs, tmp_path):
