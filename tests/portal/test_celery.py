@@ -117,3 +117,12 @@ def test_at_debug_every_line_shows(caplog) -> None:
     assert seen(caplog, "celery.app.trace", logging.INFO, LOG_SUCCESS, poll)
     sending = ("poll-endpoints", "endpoints.tasks.poll_endpoints")
     assert seen(caplog, "celery.beat", logging.INFO, SENDING, sending)
+
+
+def test_every_task_on_beats_schedule_is_one_the_worker_knows() -> None:
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert "alerts.tasks.send_due_alerts" in scheduled
+    assert scheduled <= set(app.tasks), scheduled - set(app.tasks)
