@@ -4,7 +4,8 @@ CSP violation, and the payload is shown as the text it is.
 
 Fields whose rules refuse the payload (names, usernames, e-mail) get it anyway: the form comes
 back with an error and the value must be echoed escaped. Values only providers write (failure
-reasons, timeline lines, variant names, endpoint names read back from AWS) are stored directly.
+reasons, timeline lines, variant names, endpoint names read back from AWS, the alerts made of
+them) are stored directly.
 """
 
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import User
+from alerts.models import Alert
 from endpoints.models import Deployment, Endpoint, Event, RegisteredModel
 from environments.models import Environment
 from tests.conftest import sign_in
@@ -167,6 +169,7 @@ def test_a_polyglot_in_every_field_stays_inert_text_on_every_page(page, user_for
         raw_error=PAYLOAD + " (raw)",
     )
     Event.objects.create(endpoint=endpoint, kind="error", message=PAYLOAD)
+    Alert.objects.create(endpoint=endpoint, kind=Alert.Kind.ATTENTION, text=PAYLOAD)
 
     pages = [
         (reverse("home"), None),
@@ -184,6 +187,7 @@ def test_a_polyglot_in_every_field_stays_inert_text_on_every_page(page, user_for
         (reverse("modelcards:list"), None),
         (reverse("playground:index"), None),
         (reverse("insights:index"), None),
+        (reverse("alerts:list"), PAYLOAD),
     ]
     for url, shows in pages:
         watch.visit(url, shows)
