@@ -150,3 +150,10 @@ def deployment_failed(deployment: object, message: str) -> Alert | None:
     where = f"{endpoint.name} ({endpoint.environment.name})"
     text = f"Deployment failed: {deployment.get_action_display()} of {where}: {message}"
     return raise_alert(Alert.Kind.FAILED, text, endpoint)
+
+
+def rule_acted(endpoint: object, what: str) -> Alert | None:
+    """An expiry time or idle rule is about to delete the endpoint, deletes it or scales it
+    down: the team hears it in time to keep one it still needs."""
+    where = f"{endpoint.name} ({endpoint.environment.name})"
+    return raise_alert(Alert.Kind.RULE, what.format(where=where), endpoint)

@@ -21,6 +21,7 @@ class Alert(models.Model):
         ATTENTION = "attention", "Needs attention"
         FAILED = "failed", "Deployment failed"
         RECOVERED = "recovered", "Recovered"
+        RULE = "rule", "Expiry or idle rule"
         TEST = "test", "Test"
 
     endpoint = models.ForeignKey(

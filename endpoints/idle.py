@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from alerts import delivery as alerts
 from endpoints import deploy
 from endpoints.models import Deployment, Endpoint, IdleAction
 from environments.backends.base import ProviderError
@@ -53,11 +54,17 @@ def check(endpoint: Endpoint, now: datetime | None = None) -> str | None:
             with transaction.atomic():
                 endpoint.event("Expired: deleting it, as its expiry time said.", kind="status")
                 deploy.start(endpoint, Deployment.Action.DELETE)
+                alerts.rule_acted(endpoint, "Deleting {where}: its expiry time has come.")
             return "deleted"
         if now >= endpoint.expires_at - WARN_BEFORE and not endpoint.idle_warned_at:
             Endpoint.objects.filter(pk=endpoint.pk).update(idle_warned_at=now)
             minutes = int((endpoint.expires_at - now).total_seconds() // 60)
             endpoint.event(f"Expires in {minutes} minutes, then it is deleted.", kind="status")
+            alerts.rule_acted(
+                endpoint,
+                f"Expires soon: {{where}} will be deleted in {minutes} minutes, as its expiry time "
+                "says. To keep it, change or clear the time on its page.",
+            )
             return "warned"
     if not (endpoint.idle_hours and endpoint.idle_action):
         return None
@@ -80,6 +87,11 @@ def check(endpoint: Endpoint, now: datetime | None = None) -> str | None:
                 kind="status",
             )
             deploy.start(endpoint, Deployment.Action.DELETE)
+            alerts.rule_acted(
+                endpoint,
+                f"Deleting {{where}}: no invocation for {endpoint.idle_hours} hours, as its idle "
+                "rule says.",
+            )
         return "deleted"
     spec = minimum_spec(endpoint)
     if spec == endpoint.spec:
@@ -93,4 +105,9 @@ def check(endpoint: Endpoint, now: datetime | None = None) -> str | None:
             kind="status",
         )
         deploy.start(endpoint, Deployment.Action.UPDATE)
+        alerts.rule_acted(
+            endpoint,
+            f"Scaling {{where}} to its minimum: no invocation for {endpoint.idle_hours} hours, "
+            "as its idle rule says.",
+        )
     return "scaled"

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from alerts import delivery
 from alerts.models import Alert
-from endpoints import deploy
+from endpoints import deploy, idle
 from endpoints.models import Deployment, Endpoint
 from endpoints.tasks import record_status
 from environments import outbound
@@ -270,3 +270,26 @@ def test_with_alerts_off_the_page_says_how_to_turn_them_on(client_for, settings)
     assert "Alerts are off." in page and "PORTAL_ALERT_WEBHOOK_URL" in page
     assert "Send a test alert" not in page
     assert "Alerts are off: set PORTAL_ALERT_WEBHOOK_URL first." in answer
+
+
+def test_the_team_hears_before_an_expiry_deletes_an_endpoint_and_when_it_does(
+    webhook, django_capture_on_commit_callbacks
+) -> None:
+    endpoint = churn()
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        expires_at=timezone.now() + timedelta(minutes=30, seconds=30)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        idle.check(Endpoint.objects.get(pk=endpoint.pk))
+        idle.check(Endpoint.objects.get(pk=endpoint.pk))  # warned once
+    later = timezone.now() + timedelta(minutes=31)
+    with django_capture_on_commit_callbacks(execute=False):  # the delete itself is not sent
+        outcome = idle.check(Endpoint.objects.get(pk=endpoint.pk), now=later)
+    delivery.deliver_due()
+
+    assert outcome == "deleted"
+    assert [text.split(" https://")[0] for text in webhook.texts] == [
+        "Expires soon: churn (prod) will be deleted in 30 minutes, as its expiry time says. "
+        "To keep it, change or clear the time on its page.",
+        "Deleting churn (prod): its expiry time has come.",
+    ]
