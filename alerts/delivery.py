@@ -46,23 +46,23 @@ def webhook_host() -> str:
     return urlsplit(webhook_url()).hostname or ""
 
 
-def raise_alert(kind: str, text: str, endpoint: object = None) -> Alert | None:
+def raise_alert(kind: str, text: str, endpoint: object = None, path: str = "") -> Alert | None:
     """Keep an alert and send it once the caller's transaction commits; nothing when no
-    webhook is set."""
+    webhook is set. `path` is the page it is about (an endpoint's, unless given)."""
     if not webhook_url():
         return None
-    alert = Alert.objects.create(endpoint=endpoint, kind=kind, text=text[:LONGEST_TEXT])
+    if endpoint is not None and not path:
+        path = reverse("endpoints:detail", args=[endpoint.pk])
+    alert = Alert.objects.create(endpoint=endpoint, kind=kind, text=text[:LONGEST_TEXT], path=path)
     transaction.on_commit(lambda: send_soon(alert.pk))
     return alert
 
 
 def message(alert: Alert) -> str:
-    """The alert's text as the chat gets it: with a link to the endpoint's page when
-    PORTAL_BASE_URL says where the portal is."""
+    """The alert's text as the chat gets it: with a link to its page when PORTAL_BASE_URL
+    says where the portal is."""
     base = settings.PORTAL_BASE_URL
-    if alert.endpoint_id is None or not base:
-        return alert.text
-    return f"{alert.text} {base}{reverse('endpoints:detail', args=[alert.endpoint_id])}"
+    return f"{alert.text} {base}{alert.path}" if alert.path and base else alert.text
 
 
 def send_soon(pk: int) -> None:
@@ -157,3 +157,21 @@ def rule_acted(endpoint: object, what: str) -> Alert | None:
     down: the team hears it in time to keep one it still needs."""
     where = f"{endpoint.name} ({endpoint.environment.name})"
     return raise_alert(Alert.Kind.RULE, what.format(where=where), endpoint)
+
+
+def card_moved(card: object, to_status: str, user: object, comment: str = "") -> Alert | None:
+    """A card waits for a reviewer, or was approved: Deployers hear that a review is wanted,
+    writers that their card may now be deployed with."""
+    from modelcards.models import Status
+
+    who = user.get_username() if user.is_authenticated else "the portal"
+    name = f'"{card.title or card.name}" (version {card.latest.number})'
+    if to_status == Status.PENDING_REVIEW:
+        text = f"Review wanted: model card {name}, submitted by {who}."
+    elif to_status == Status.APPROVED:
+        text = f"Approved: model card {name}, by {who}."
+    else:
+        return None
+    if comment.strip():
+        text += f" Comment: {comment.strip()}"
+    return raise_alert(Alert.Kind.CARD, text, path=reverse("modelcards:detail", args=[card.pk]))

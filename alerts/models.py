@@ -22,6 +22,7 @@ class Alert(models.Model):
         FAILED = "failed", "Deployment failed"
         RECOVERED = "recovered", "Recovered"
         RULE = "rule", "Expiry or idle rule"
+        CARD = "card", "Model card"
         TEST = "test", "Test"
 
     endpoint = models.ForeignKey(
@@ -32,6 +33,8 @@ class Alert(models.Model):
         blank=True,
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The portal page the alert is about (an endpoint's, a model card's), without the host.
+    path = models.CharField(max_length=200, blank=True)
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)

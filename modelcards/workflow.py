@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.roles import Role
+from alerts import delivery as alerts
 from endpoints.models import RegisteredModel
 from environments.models import Environment
 from modelcards.models import CardModel, CardVersion, ModelCard, Publication, Status, Transition
@@ -93,7 +94,9 @@ def transition(card: ModelCard, to_status: str, user: object, comment: str = "")
             CardVersion.objects.filter(pk=version.pk).update(
                 approved_at=timezone.now(), approved_by=user
             )
-        return record(card, version, to_status, user, comment)
+        entry = record(card, version, to_status, user, comment)
+        alerts.card_moved(card, to_status, user, comment)
+        return entry
 
 
 def record(

@@ -1,6 +1,7 @@
 """Alerts reach a real webhook over HTTP: once per incident, after a failure later, never
 twice, and never when no webhook is set."""
 
+import copy
 import json
 import threading
 from datetime import timedelta
@@ -20,9 +21,12 @@ from endpoints.models import Deployment, Endpoint
 from endpoints.tasks import record_status
 from environments import outbound
 from environments.backends.base import ProviderError
+from modelcards import workflow
+from modelcards.models import Status
 from portal.celery import app as celery_app
 from tests.conftest import free_port
 from tests.factories import EnvironmentFactory
+from tests.modelcards.conftest import FULL
 
 pytestmark = pytest.mark.django_db
 
@@ -292,4 +296,27 @@ def test_the_team_hears_before_an_expiry_deletes_an_endpoint_and_when_it_does(
         "Expires soon: churn (prod) will be deleted in 30 minutes, as its expiry time says. "
         "To keep it, change or clear the time on its page.",
         "Deleting churn (prod): its expiry time has come.",
+    ]
+
+
+def test_deployers_hear_that_a_card_waits_for_review_and_writers_that_it_was_approved(
+    webhook, user_for, django_capture_on_commit_callbacks
+) -> None:
+    writer, reviewer = user_for("engineer"), user_for("deployer")
+    card = workflow.create_card("churn", copy.deepcopy(FULL), writer)
+    page = f"https://portal.example.com/model-cards/{card.pk}/"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.transition(card, Status.PENDING_REVIEW, writer, "Evaluation is in.")
+        workflow.transition(card, Status.DRAFT, writer)  # taken back: nothing to tell
+        workflow.transition(card, Status.PENDING_REVIEW, writer)
+        workflow.transition(card, Status.APPROVED, reviewer)
+
+    card.refresh_from_db()
+    title = f'"{card.title}" (version 1)'
+    assert webhook.texts == [
+        f"Review wanted: model card {title}, submitted by {writer.username}. "
+        f"Comment: Evaluation is in. {page}",
+        f"Review wanted: model card {title}, submitted by {writer.username}. {page}",
+        f"Approved: model card {title}, by {reviewer.username}. {page}",
     ]
