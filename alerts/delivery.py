@@ -133,15 +133,19 @@ def status_changed(endpoint: object, before: str, after: str, reason: str = "") 
     told about as failing that is in service again (often by way of Updating)."""
     from endpoints.models import NEEDS_ATTENTION
 
+    if not webhook_url():
+        return None
     where = f"{endpoint.name} ({endpoint.environment.name})"
+    last = endpoint.alerts.exclude(kind=Alert.Kind.TEST).order_by("-created_at", "-pk").first()
     if after in NEEDS_ATTENTION and before not in NEEDS_ATTENTION:
+        if last is not None and last.kind == Alert.Kind.ATTENTION:
+            return None  # told, and not recovered since: a retry that failed again is no news
         text = f"Needs attention: {where} is {after}." + (f" {reason}" if reason else "")
         return raise_alert(Alert.Kind.ATTENTION, text, endpoint)
-    if after == "InService":
-        last = endpoint.alerts.exclude(kind=Alert.Kind.TEST).order_by("-created_at", "-pk").first()
-        if last is not None and last.kind in (Alert.Kind.ATTENTION, Alert.Kind.FAILED):
-            text = f"Recovered: {where} is back in service."
-            return raise_alert(Alert.Kind.RECOVERED, text, endpoint)
+    told = last is not None and last.kind in (Alert.Kind.ATTENTION, Alert.Kind.FAILED)
+    if after == "InService" and told:
+        text = f"Recovered: {where} is back in service."
+        return raise_alert(Alert.Kind.RECOVERED, text, endpoint)
     return None
 
 

@@ -95,6 +95,8 @@ def test_an_endpoint_that_fails_and_recovers_is_told_once_each(
         poll(endpoint, "Failed", "The model container failed its ping health check.")
         poll(endpoint, "Failed", "The model container failed its ping health check.")
         poll(endpoint, "OutOfService")  # still the same incident
+        poll(endpoint, "Creating")  # a restart that fails again: no news
+        poll(endpoint, "Failed", "The model container failed its ping health check.")
         poll(endpoint, "Updating")
         poll(endpoint, "InService")
 
@@ -108,7 +110,9 @@ def test_an_endpoint_that_fails_and_recovers_is_told_once_each(
     with django_capture_on_commit_callbacks(execute=True):
         poll(endpoint, "Updating")
         poll(endpoint, "InService")  # a routine update: nothing to tell
-    assert len(webhook.texts) == 2
+        poll(endpoint, "Failed", "Disk full.")  # a new incident after the recovery
+    assert len(webhook.texts) == 3
+    assert webhook.texts[-1] == f"Needs attention: churn (prod) is Failed. Disk full. {page}"
 
 
 def test_a_failed_deployment_is_told_once_and_not_again_after_the_poller_told_it(
