@@ -3,7 +3,8 @@
 An alert is a row first (in the transaction of the change that raised it) and a webhook call
 after it commits. Each try claims the row by a conditional UPDATE, so the task sent at commit
 and beat's sweep never send one alert twice at once; a try that fails waits longer each time
-(30 s, 1 min, 2 min, … up to an hour) and the alert gives up after MAX_ATTEMPTS tries.
+(ALERT_FIRST_BACKOFF_SECONDS, 30 s: then 1 min, 2 min, … up to an hour) and the alert gives up
+after MAX_ATTEMPTS tries.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from alerts.models import Alert
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-FIRST_BACKOFF = timedelta(seconds=30)
 LONGEST_BACKOFF = timedelta(hours=1)
 # A claimed try holds the row this long: longer than the webhook call may take.
 CLAIM = timedelta(seconds=60)
@@ -89,7 +89,8 @@ def deliver(pk: int) -> bool:
     try:
         post(message(alert))
     except WebhookError as error:
-        wait = min(FIRST_BACKOFF * 2 ** (alert.attempts - 1), LONGEST_BACKOFF)
+        first = timedelta(seconds=settings.ALERT_FIRST_BACKOFF_SECONDS)
+        wait = min(first * 2 ** (alert.attempts - 1), LONGEST_BACKOFF)
         Alert.objects.filter(pk=pk).update(
             last_error=str(error)[:500], next_try_at=timezone.now() + wait
         )

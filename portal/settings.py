@@ -290,7 +290,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(os.environ.get("PLAYGROUND_WATCH_SECONDS", "5")),
     },
     # Alerts whose message was lost, or whose webhook was down, once their back-off is over.
-    "send-alerts": {"task": "alerts.tasks.send_due_alerts", "schedule": 60.0},
+    "send-alerts": {
+        "task": "alerts.tasks.send_due_alerts",
+        "schedule": float(os.environ.get("ALERT_SWEEP_SECONDS", "60")),
+    },
     # Data capture files into insights' rollups and records (incremental, idempotent).
     "ingest-capture": {
         "task": "insights.tasks.ingest_capture",
@@ -344,6 +347,8 @@ PORTAL_OUTBOUND_GUARD = env_bool("PORTAL_OUTBOUND_GUARD", True)
 PORTAL_ALERT_WEBHOOK_URL = os.environ.get("PORTAL_ALERT_WEBHOOK_URL", "").strip()
 # Where people open the portal (https://portal.example.com): alerts link to the endpoint's page.
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").strip().rstrip("/")
+# A failed try waits this long, twice as long after each further failure, up to an hour.
+ALERT_FIRST_BACKOFF_SECONDS = float(os.environ.get("ALERT_FIRST_BACKOFF_SECONDS", "30"))
 PORTAL_OUTBOUND_ALLOW = env_list("PORTAL_OUTBOUND_ALLOW", "")
 
 # Static AWS keys on an environment: off. If ever turned on they must be encrypted with

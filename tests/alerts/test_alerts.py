@@ -2,10 +2,7 @@
 twice, and never when no webhook is set."""
 
 import copy
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +21,7 @@ from environments.backends.base import ProviderError
 from modelcards import workflow
 from modelcards.models import Status
 from portal.celery import app as celery_app
+from tests.alerts.webhook import Webhook
 from tests.conftest import free_port
 from tests.factories import EnvironmentFactory
 from tests.modelcards.conftest import FULL
@@ -34,36 +32,6 @@ pytestmark = pytest.mark.django_db
 SLACK = "https://hooks.slack.com/services/T0/B0/x"  # pragma: allowlist secret
 
 
-class Webhook:
-    """A chat webhook on loopback: keeps every JSON body it was sent and answers with the next
-    of `statuses` (then 200)."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.statuses: list[int] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append(json.loads(body))
-                status = hook.statuses.pop(0) if hook.statuses else 200
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"invalid_token")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0/B0/secret-token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def texts(self) -> list[str]:
-        return [body["text"] for body in self.received]
-
-
 @pytest.fixture
 def webhook(settings) -> object:
     hook = Webhook()
@@ -72,8 +40,7 @@ def webhook(settings) -> object:
     celery_app.conf.task_always_eager = True
     yield hook
     celery_app.conf.task_always_eager = False
-    hook.server.shutdown()
-    hook.server.server_close()
+    hook.close()
 
 
 def poll(endpoint: Endpoint, status: str, reason: str = "") -> None:
