@@ -48,8 +48,11 @@ def webhook_host() -> str:
 
 def raise_alert(kind: str, text: str, endpoint: object = None, path: str = "") -> Alert | None:
     """Keep an alert and send it once the caller's transaction commits; nothing when no
-    webhook is set. `path` is the page it is about (an endpoint's, unless given)."""
+    webhook is set, or when the endpoint's environment has alerts off. `path` is the page it is
+    about (an endpoint's, unless given)."""
     if not webhook_url():
+        return None
+    if endpoint is not None and not endpoint.environment.alerts_enabled:
         return None
     if endpoint is not None and not path:
         path = reverse("endpoints:detail", args=[endpoint.pk])
@@ -134,7 +137,7 @@ def status_changed(endpoint: object, before: str, after: str, reason: str = "") 
     told about as failing that is in service again (often by way of Updating)."""
     from endpoints.models import NEEDS_ATTENTION
 
-    if not webhook_url():
+    if not webhook_url() or not endpoint.environment.alerts_enabled:
         return None
     where = f"{endpoint.name} ({endpoint.environment.name})"
     last = endpoint.alerts.exclude(kind=Alert.Kind.TEST).order_by("-created_at", "-pk").first()

@@ -17,4 +17,5 @@ class EnvironmentForm(forms.ModelForm):
             "external_id",
             "execution_role_arn",
             "require_approved_card",
+            "alerts_enabled",
         ]

@@ -72,6 +72,12 @@ class Environment(models.Model):
         default=False,
         help_text="Refuse to deploy a model here unless a model card for it has been approved.",
     )
+    alerts_enabled = models.BooleanField(
+        "send alerts",
+        default=True,
+        help_text="Tell the team's chat when an endpoint here fails, recovers, or is deleted or "
+        "scaled down by a rule (when the portal has a webhook). Off for a sandbox nobody watches.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,6 +8,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.roles import Role, role_required
+from alerts import delivery
 from environments.backends.base import ProviderError
 from environments.forms import EnvironmentForm
 from environments.models import Environment
@@ -24,7 +25,8 @@ def environment_list(request: HttpRequest) -> HttpResponse:
 @role_required(Role.VIEWER)
 def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     environment = get_object_or_404(Environment, pk=pk)
-    return render(request, "environments/environment_detail.html", {"environment": environment})
+    context = {"environment": environment, "alert_host": delivery.webhook_host()}
+    return render(request, "environments/environment_detail.html", context)
 
 
 @sensitive_post_parameters("external_id")

@@ -294,3 +294,39 @@ def test_deployers_hear_that_a_card_waits_for_review_and_writers_that_it_was_app
         f"Review wanted: model card {title}, submitted by {writer.username}. {page}",
         f"Approved: model card {title}, by {reviewer.username}. {page}",
     ]
+
+
+def test_an_environment_with_alerts_off_tells_the_chat_nothing_and_says_so(
+    webhook, client_for, django_capture_on_commit_callbacks
+) -> None:
+    endpoint = churn()
+    sandbox = endpoint.environment
+    sandbox.alerts_enabled = False
+    sandbox.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        poll(endpoint, "Failed", "Broken.")
+        deploy.fail(
+            Deployment.objects.create(endpoint=endpoint, action="update", generation=2),
+            ProviderError("Nope."),
+        )
+        delivery.raise_alert(Alert.Kind.TEST, "Still sent: not about an endpoint.")
+    page = client_for("viewer").get(reverse("environments:detail", args=[sandbox.pk]))
+
+    assert webhook.texts == ["Still sent: not about an endpoint."]
+    assert "Off: the team's chat hears nothing about endpoints here." in page.content.decode()
+
+
+def test_an_environment_page_says_where_its_alerts_go(client_for, settings) -> None:
+    environment = EnvironmentFactory()
+    viewer = client_for("viewer")
+    page = reverse("environments:detail", args=[environment.pk])
+
+    settings.PORTAL_ALERT_WEBHOOK_URL = ""
+    off = viewer.get(page).content.decode()
+    settings.PORTAL_ALERT_WEBHOOK_URL = SLACK
+    on = viewer.get(page).content.decode()
+
+    assert "On, but the portal has no webhook" in off
+    assert "Sent to hooks.slack.com when an endpoint here fails" in on
+    assert "/services/" not in on  # the token never reaches a page
