@@ -24,7 +24,13 @@ def test_changing_an_environment_records_who_and_each_field_before_and_after(
 
     client.post(
         reverse("environments:update", args=[environment.pk]),
-        {"name": "staging", "kind": "local", "bucket": "new-bucket", "prefix": "portal/"},
+        {
+            "name": "staging",
+            "kind": "local",
+            "bucket": "new-bucket",
+            "prefix": "portal/",
+            "alerts_enabled": "on",  # as the form's checked box sends it
+        },
     )
 
     entry = entries_for(environment).get(action="update")
