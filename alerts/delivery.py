@@ -21,11 +21,11 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import MAX_ATTEMPTS as MAX_ATTEMPTS  # re-exported: views and tests read it here
 from alerts.models import Alert
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 LONGEST_BACKOFF = timedelta(hours=1)
 # A claimed try holds the row this long: longer than the webhook call may take.
 CLAIM = timedelta(seconds=60)
@@ -153,10 +153,10 @@ def status_changed(endpoint: object, before: str, after: str, reason: str = "") 
     return None
 
 
-def deployment_failed(deployment: object, message: str) -> Alert | None:
+def deployment_failed(deployment: object, reason: str) -> Alert | None:
     endpoint = deployment.endpoint
     where = f"{endpoint.name} ({endpoint.environment.name})"
-    text = f"Deployment failed: {deployment.get_action_display()} of {where}: {message}"
+    text = f"Deployment failed: {deployment.get_action_display()} of {where}: {reason}"
     return raise_alert(Alert.Kind.FAILED, text, endpoint)
 
 

@@ -1,13 +1,13 @@
 from django.db import models
 from django.utils import timezone
 
+MAX_ATTEMPTS = 8  # tries before an alert gives up
+
 
 class AlertQuerySet(models.QuerySet):
     def due(self) -> "AlertQuerySet":
         """Alerts still to send whose next try has come: new ones, and failed ones after their
         back-off, until they have had every try."""
-        from alerts.delivery import MAX_ATTEMPTS
-
         return self.filter(
             sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS, next_try_at__lte=timezone.now()
         )
@@ -54,8 +54,6 @@ class Alert(models.Model):
 
     @property
     def state(self) -> str:
-        from alerts.delivery import MAX_ATTEMPTS
-
         if self.sent_at:
             return "sent"
         return "gave-up" if self.attempts >= MAX_ATTEMPTS else "pending"

@@ -15,9 +15,8 @@ from alerts.models import Alert
 @require_safe
 @role_required(Role.DEPLOYER)
 def alert_list(request: HttpRequest) -> HttpResponse:
-    alerts = Alert.objects.select_related("endpoint")
     context = {
-        "page": Paginator(alerts, 50).get_page(request.GET.get("page")),
+        "page": Paginator(Alert.objects.all(), 50).get_page(request.GET.get("page")),
         "host": delivery.webhook_host(),
         "linked": bool(settings.PORTAL_BASE_URL),
         "max_attempts": delivery.MAX_ATTEMPTS,

@@ -121,7 +121,7 @@ def test_a_webhook_that_fails_is_tried_again_later_and_gives_up_after_every_try(
     assert "secret-token" not in alert.last_error  # the URL's token stays out of the page
 
     assert delivery.deliver_due() == 0  # its back-off is not over: not tried
-    assert len(webhook.received) == 1
+    assert len(webhook.texts) == 1
 
     Alert.objects.filter(pk=alert.pk).update(next_try_at=timezone.now())
     assert delivery.deliver_due() == 0  # the 404
@@ -155,7 +155,7 @@ def test_a_try_another_sender_holds_is_not_sent_twice(webhook) -> None:
 
     assert delivery.deliver(alert.pk) is False
     assert delivery.deliver_due() == 0
-    assert webhook.received == []
+    assert webhook.texts == []
 
 
 def test_without_a_webhook_nothing_is_kept_or_sent(settings) -> None:

@@ -33,12 +33,9 @@ class Webhook:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
-    def received(self) -> list[str]:
-        return [text for text, _ in self.answered]
-
-    @property
     def texts(self) -> list[str]:
-        return self.received
+        """Every text it was sent, taken or refused."""
+        return [text for text, _ in self.answered]
 
     def taken(self) -> list[str]:
         """What the webhook accepted (answered 200)."""
